@@ -1,0 +1,1 @@
+"""The pure meeting domain: no I/O, no event loop, no third-party imports."""

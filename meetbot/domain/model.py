@@ -1,0 +1,129 @@
+"""The meeting aggregate: what a meeting is, as rebuilt from its stored lines."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from meetbot.events import LineKind, RoomRef
+
+
+class ItemKind(StrEnum):
+    """Minutes item types, spelled as MeetBot labels them."""
+
+    TOPIC = "TOPIC"
+    INFO = "INFO"
+    IDEA = "IDEA"
+    ACTION = "ACTION"
+    AGREED = "AGREED"
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+    HELP = "HELP"
+    LINK = "LINK"
+
+
+@dataclass(slots=True)
+class Line:
+    """One logged line of a meeting. `seq` numbers lines from 1 and is the log anchor."""
+
+    seq: int
+    at: datetime
+    kind: LineKind
+    nick: str
+    sender_key: str
+    text: str
+    is_bot: bool = False
+    native_id: str | None = None
+
+
+@dataclass(slots=True)
+class Item:
+    """A minutes entry, created by the command on line `line_seq`."""
+
+    kind: ItemKind
+    text: str
+    nick: str
+    sender_key: str
+    at: datetime
+    line_seq: int
+
+
+@dataclass(slots=True)
+class Person:
+    key: str
+    nick: str
+    lines: int = 0
+    is_bot: bool = False
+
+
+@dataclass
+class Meeting:
+    room: RoomRef
+    started_at: datetime
+    owner_key: str
+    owner_nick: str
+    id: int | None = None
+    ended_at: datetime | None = None
+    name: str | None = None  # the series ("team") name; normalised, safe in paths
+    title: str | None = None  # MeetBot's "meeting topic", shown in titles
+    current_topic: str | None = None
+    lurking: bool = False
+    restricted: bool = False
+    chairs: dict[str, str] = field(default_factory=dict)  # identity key -> nick
+    people: dict[str, Person] = field(default_factory=dict)  # identity key -> person
+    items: list[Item] = field(default_factory=list)
+    lines: list[Line] = field(default_factory=list)
+    # nick (casefolded) -> identity key of whoever last used it here; resolves `#chair bob`.
+    roster: dict[str, str] = field(default_factory=dict)
+    # Bumped whenever items change, so storage rewrites its projection only then.
+    items_revision: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.ended_at is None
+
+    @property
+    def series_name(self) -> str:
+        """The team name used in file names and schedules: the meeting name, else the channel."""
+        return self.name or normalize_name(self.room.room) or "meeting"
+
+    def is_chair(self, key: str) -> bool:
+        return key in self.chairs
+
+    def attendee_nicks(self) -> list[str]:
+        """Everyone who can own an action: speakers, `#nick` additions and chairs (not the bot)."""
+        seen: dict[str, str] = {}
+        for person in self.people.values():
+            if not person.is_bot:
+                seen.setdefault(person.nick.casefold(), person.nick)
+        for nick in self.chairs.values():
+            seen.setdefault(nick.casefold(), nick)
+        return list(seen.values())
+
+    def people_present(self) -> list[Person]:
+        """MeetBot's "People present (lines said)": most lines first; a `#nick` entry that later
+        spoke under an account is listed once."""
+        speaking = {p.nick.casefold() for p in self.people.values() if p.lines}
+        present = [p for p in self.people.values() if p.lines or p.nick.casefold() not in speaking]
+        return sorted(present, key=lambda p: (-p.lines, p.nick.casefold()))
+
+    def actions(self) -> list[Item]:
+        return [item for item in self.items if item.kind is ItemKind.ACTION]
+
+
+_UNSAFE_NAME_CHARS = re.compile(r"[^a-z0-9_.-]+")
+
+
+def normalize_name(text: str) -> str:
+    """Turn a meeting or channel name into a path-safe series name.
+
+    Lowercase; `#` prefixes dropped; runs of anything outside `[a-z0-9_.-]` become one `_`;
+    leading/trailing dots, dashes and underscores are stripped, so the result can never be
+    `.`, `..`, hidden, or contain a separator. May return "" for names with nothing usable.
+    """
+    lowered = text.strip().lstrip("#!&+").casefold()
+    cleaned = _UNSAFE_NAME_CHARS.sub("_", lowered)
+    cleaned = re.sub(r"\.{2,}", ".", cleaned)
+    return cleaned.strip("._-")[:100]

@@ -1,0 +1,210 @@
+"""The meeting engine: applies one logged line to a meeting through the plugins' handlers.
+
+Pure: no I/O. The service stores each line first, then calls `apply`; after a restart it
+calls `rebuild` with the stored lines, which runs the very same handlers with replies
+discarded, so a meeting's whole state (chairs, topic, items, name, lurk) comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from meetbot.commands import DEFAULT_PREFIXES, CommandCall, CommandParser
+from meetbot.domain.model import Line, Meeting, Person
+from meetbot.events import Identity, LineKind, RoomRef
+from meetbot.plugin import ChangeTopic, CommandSpec, Context, Effect, Plugin, Reply, Role, Scope
+
+
+class DuplicateCommandError(ValueError):
+    pass
+
+
+@dataclass
+class Outcome:
+    effects: list[Effect] = field(default_factory=list)
+    items_changed: bool = False
+    ended: bool = False
+
+    @property
+    def replies(self) -> list[str]:
+        return [effect.text for effect in self.effects if isinstance(effect, Reply)]
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingHeader:
+    """What storage keeps about a meeting besides its lines."""
+
+    id: int
+    room: RoomRef
+    started_at: datetime
+    owner_key: str
+    owner_nick: str
+
+
+class Engine:
+    def __init__(self, plugins: Iterable[Plugin], prefixes: Sequence[str] = DEFAULT_PREFIXES) -> None:
+        self.parser = CommandParser(prefixes)
+        self.commands: dict[str, CommandSpec] = {}
+        self.listeners: list[Callable[[Context], None]] = []
+        for plugin in plugins:
+            for spec in plugin.command_specs():
+                for name in spec.names:
+                    if name in self.commands:
+                        raise DuplicateCommandError(
+                            f"#{name} is defined by two plugins ({plugin.name} and another)"
+                        )
+                    self.commands[name] = spec
+            self.listeners.extend(plugin.listeners())
+
+    # -- classification (used by the service to decide what to store) --------------------
+
+    def command_for(self, text: str) -> tuple[CommandCall, CommandSpec] | None:
+        call = self.parser.parse(text)
+        if call is None:
+            return None
+        spec = self.commands.get(call.name)
+        return (call, spec) if spec else None
+
+    def starts_meeting(self, text: str, kind: LineKind) -> bool:
+        found = self.command_for(text) if kind is LineKind.SAY else None
+        return found is not None and found[1].scope is Scope.STARTS
+
+    def command_names(self) -> list[str]:
+        return sorted(f"#{name}" for name in self.commands)
+
+    # -- meetings ---------------------------------------------------------------------------
+
+    def new_meeting(self, header: MeetingHeader) -> Meeting:
+        return Meeting(
+            id=header.id,
+            room=header.room,
+            started_at=header.started_at,
+            owner_key=header.owner_key,
+            owner_nick=header.owner_nick,
+            chairs={header.owner_key: header.owner_nick},
+        )
+
+    def rebuild(self, header: MeetingHeader, lines: Iterable[Line]) -> Meeting:
+        meeting = self.new_meeting(header)
+        for line in lines:
+            self.apply(meeting, line, replaying=True)
+        return meeting
+
+    def apply(self, meeting: Meeting, line: Line, *, replaying: bool = False) -> Outcome:
+        meeting.lines.append(line)
+        self._account(meeting, line)
+        outcome = Outcome()
+        # Only people's plain speech runs commands: never the bot's own lines, never /me.
+        if line.is_bot or line.kind is not LineKind.SAY:
+            return outcome
+        ctx = Context(
+            room=meeting.room,
+            sender_key=line.sender_key,
+            nick=line.nick,
+            at=line.at,
+            meeting=meeting,
+            line=line,
+            replaying=replaying,
+            commands_help=self.command_names,
+        )
+        revision = meeting.items_revision
+        found = self.command_for(line.text)
+        if found is not None:
+            ctx.command, spec = found
+            self._run(spec, ctx, meeting)
+        else:
+            for handler in self.listeners:
+                handler(ctx)
+        outcome.items_changed = meeting.items_revision != revision
+        outcome.ended = meeting.ended_at is not None
+        outcome.effects = [] if replaying else self._visible(meeting, ctx.effects)
+        return outcome
+
+    def run_outside_meeting(
+        self, room: RoomRef, sender: Identity, text: str, at: datetime
+    ) -> Outcome:
+        """Commands that also work with no meeting open (`#commands`, later `#agenda`)."""
+        found = self.command_for(text)
+        if found is None or found[1].scope is not Scope.ANYTIME:
+            return Outcome()
+        call, spec = found
+        ctx = Context(
+            room=room,
+            sender_key=sender.key,
+            nick=sender.nick,
+            at=at,
+            meeting=None,
+            line=None,
+            command=call,
+            commands_help=self.command_names,
+        )
+        if spec.needs_args and not call.args:
+            ctx.reply(f"Usage: {spec.usage}")
+        elif spec.role is Role.CHAIR:
+            return Outcome()  # nobody chairs when no meeting runs
+        else:
+            spec.handler(ctx)
+        return Outcome(effects=ctx.effects)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _run(self, spec: CommandSpec, ctx: Context, meeting: Meeting) -> None:
+        if spec.role is Role.CHAIR and not meeting.is_chair(ctx.sender_key):
+            chairs = ", ".join(sorted(meeting.chairs.values(), key=str.casefold))
+            ctx.reply(f"{ctx.nick}: #{spec.name} is for the meeting chairs ({chairs}); nothing changed.")
+            return
+        if spec.needs_args and not ctx.args:
+            ctx.reply(f"Usage: {spec.usage}")
+            return
+        spec.handler(ctx)
+
+    @staticmethod
+    def _visible(meeting: Meeting, effects: list[Effect]) -> list[Effect]:
+        # `#lurk`: keep logging, stop talking and stop touching the channel topic.
+        if meeting.lurking:
+            return [e for e in effects if not isinstance(e, Reply | ChangeTopic)]
+        return effects
+
+    @staticmethod
+    def _account(meeting: Meeting, line: Line) -> None:
+        """Track who is here: line counts per identity, and the nick each identity uses."""
+        if line.kind is LineKind.NICK:
+            _follow_nick_change(meeting, line)
+            return
+        meeting.roster[line.nick.casefold()] = line.sender_key
+        if line.kind.is_speech:
+            person = meeting.people.get(line.sender_key)
+            if person is None:
+                person = meeting.people[line.sender_key] = Person(line.sender_key, line.nick)
+            person.nick = line.nick
+            person.lines += 1
+            person.is_bot = person.is_bot or line.is_bot
+
+
+def _follow_nick_change(meeting: Meeting, line: Line) -> None:
+    """A NICK line: `nick` is the old nick, `text` the new one.
+
+    An account-backed identity keeps its key, only the display nick changes. A nick-only
+    identity gets the new nick's key, and its lines and chair carry over, since the adapter
+    saw the same connection rename itself.
+    """
+    new_nick = line.text.strip()
+    if not new_nick:
+        return
+    old_key = line.sender_key
+    new_key = old_key
+    if ":~" in old_key:
+        new_key = Identity(meeting.room.network, new_nick).key
+    meeting.roster.pop(line.nick.casefold(), None)
+    meeting.roster[new_nick.casefold()] = new_key
+    person = meeting.people.pop(old_key, None)
+    if person is not None:
+        person.key, person.nick = new_key, new_nick
+        meeting.people[new_key] = person
+    if old_key in meeting.chairs:
+        del meeting.chairs[old_key]
+        meeting.chairs[new_key] = new_nick
+    if old_key == meeting.owner_key:
+        meeting.owner_key, meeting.owner_nick = new_key, new_nick

@@ -1,0 +1,83 @@
+"""Protocol-neutral events: what adapters hand to the core and what the core hands back.
+
+Plain frozen dataclasses of plain values, so adapters, plugins and tests share them without
+importing any network library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRef:
+    """A channel or room on one network (`#centos-meeting` on `libera`, `!abc:fedora.im` on `fedora`)."""
+
+    network: str
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who said something: the account is what permissions go by; the nick is only how they look now.
+
+    `account` is an IRC services account or a Matrix user id. Without one (an unidentified IRC
+    user, a replayed log, the console) the identity falls back to the nick, marked with `~`
+    so it can never be mistaken for an account of the same name.
+    """
+
+    network: str
+    nick: str
+    account: str | None = None
+
+    @property
+    def key(self) -> str:
+        if self.account:
+            return f"{self.network}:{self.account}"
+        return f"{self.network}:~{self.nick.casefold()}"
+
+
+class LineKind(StrEnum):
+    SAY = "say"
+    ACTION = "action"  # /me, m.emote
+    NOTICE = "notice"
+    JOIN = "join"
+    PART = "part"
+    QUIT = "quit"
+    KICK = "kick"
+    NICK = "nick"
+    TOPIC = "topic"
+
+    @property
+    def is_speech(self) -> bool:
+        return self in (LineKind.SAY, LineKind.ACTION, LineKind.NOTICE)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageIn:
+    """A line seen in a room: speech, or a membership/topic event carried as text."""
+
+    room: RoomRef
+    sender: Identity
+    text: str
+    at: datetime
+    kind: LineKind = LineKind.SAY
+    native_id: str | None = None
+    from_self: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    room: RoomRef
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetTopic:
+    room: RoomRef
+    topic: str
+
+
+Outbound = Say | SetTopic

@@ -1,0 +1,180 @@
+"""The plugin API: commands with a role, usage text and aliases; line listeners; per-plugin config.
+
+Plugins see meetings, lines and identities, never IRC or Matrix. Handlers are plain functions
+of a context and the meeting state they change, so the same handlers rebuild a meeting from
+its stored lines after a restart (with `replaying` set and replies discarded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from meetbot.commands import CommandCall
+from meetbot.domain.model import Line, Meeting
+from meetbot.events import RoomRef
+
+
+class Role(StrEnum):
+    ANYONE = "anyone"
+    CHAIR = "chair"
+
+
+class Scope(StrEnum):
+    MEETING = "meeting"  # only inside an open meeting (logged first, then run)
+    STARTS = "starts"  # opens a meeting; its line is the meeting's first line
+    ANYTIME = "anytime"  # also outside meetings (not logged there)
+
+
+# Effects a handler asks for; the service carries them out after the line is stored.
+@dataclass(frozen=True, slots=True)
+class Reply:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeTopic:
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
+class PublishMinutes:
+    final: bool
+
+
+Effect = Reply | ChangeTopic | PublishMinutes
+
+
+@dataclass
+class Context:
+    """What a command or listener handler receives."""
+
+    room: RoomRef
+    sender_key: str  # identity key: what permissions go by
+    nick: str  # how the sender appears right now
+    at: datetime
+    meeting: Meeting | None
+    line: Line | None
+    replaying: bool = False
+    effects: list[Effect] = field(default_factory=list)
+    command: CommandCall | None = None
+    commands_help: Callable[[], list[str]] = list
+
+    @property
+    def args(self) -> str:
+        return self.command.args if self.command else ""
+
+    def reply(self, text: str) -> None:
+        self.effects.append(Reply(text))
+
+    def set_topic(self, topic: str) -> None:
+        self.effects.append(ChangeTopic(topic))
+
+    def publish(self, *, final: bool) -> None:
+        self.effects.append(PublishMinutes(final=final))
+
+    def require_meeting(self) -> Meeting:
+        if self.meeting is None:
+            raise RuntimeError("handler needs a meeting but was run outside one")
+        return self.meeting
+
+
+Handler = Callable[[Any, Context], None]
+Listener = Callable[[Any, Context], None]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    name: str
+    handler: Callable[[Context], None]
+    role: Role
+    usage: str
+    aliases: tuple[str, ...]
+    scope: Scope
+    needs_args: bool
+    summary: str
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+_COMMAND_ATTR = "_meetbot_command"
+_LISTENER_ATTR = "_meetbot_listener"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def command(
+    name: str,
+    *,
+    usage: str = "",
+    role: Role = Role.ANYONE,
+    aliases: tuple[str, ...] = (),
+    scope: Scope = Scope.MEETING,
+    needs_args: bool = False,
+    summary: str = "",
+) -> Callable[[F], F]:
+    """Mark a plugin method as the handler of `#name` (and its aliases)."""
+
+    def mark(method: F) -> F:
+        setattr(method, _COMMAND_ATTR, (name, usage, role, aliases, scope, needs_args, summary))
+        return method
+
+    return mark
+
+
+def listener(method: F) -> F:
+    """Mark a plugin method to see every non-command speech line of an open meeting."""
+    setattr(method, _LISTENER_ATTR, True)
+    return method
+
+
+class EmptyConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+class Plugin:
+    """Base class. Subclasses set `name` and optionally `Config`, and decorate methods."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[BaseModel]] = EmptyConfig
+
+    def __init__(self, config: BaseModel | None = None) -> None:
+        self.config = config if config is not None else self.Config()
+
+    def command_specs(self) -> list[CommandSpec]:
+        specs = []
+        for attr in dir(type(self)):
+            marker = getattr(getattr(type(self), attr), _COMMAND_ATTR, None)
+            if marker is None:
+                continue
+            name, usage, role, aliases, scope, needs_args, summary = marker
+            specs.append(
+                CommandSpec(
+                    name=name,
+                    handler=getattr(self, attr),
+                    role=role,
+                    usage=usage or f"#{name}",
+                    aliases=tuple(aliases),
+                    scope=scope,
+                    needs_args=needs_args,
+                    summary=summary,
+                )
+            )
+        return specs
+
+    def listeners(self) -> list[Callable[[Context], None]]:
+        return [
+            getattr(self, attr)
+            for attr in dir(type(self))
+            if getattr(getattr(type(self), attr), _LISTENER_ATTR, False)
+        ]

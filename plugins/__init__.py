@@ -1,0 +1,1 @@
+"""First-party plugins, installed as the `meetbot_plugins` package."""

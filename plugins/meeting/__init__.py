@@ -1,0 +1,1 @@
+"""MeetBot's command set: start and end meetings, topics, items, chairs, undo, save, lurk."""
