@@ -25,6 +25,7 @@ class DuplicateCommandError(ValueError):
 class Outcome:
     effects: list[Effect] = field(default_factory=list)
     items_changed: bool = False
+    state_changed: bool = False  # anything storage keeps besides lines (name, title, items, end)
     ended: bool = False
 
     @property
@@ -109,7 +110,7 @@ class Engine:
             replaying=replaying,
             commands_help=self.command_names,
         )
-        revision = meeting.items_revision
+        revision, before = meeting.items_revision, _fingerprint(meeting)
         found = self.command_for(line.text)
         if found is not None:
             ctx.command, spec = found
@@ -118,6 +119,7 @@ class Engine:
             for handler in self.listeners:
                 handler(ctx)
         outcome.items_changed = meeting.items_revision != revision
+        outcome.state_changed = outcome.items_changed or _fingerprint(meeting) != before
         outcome.ended = meeting.ended_at is not None
         outcome.effects = [] if replaying else self._visible(meeting, ctx.effects)
         return outcome
@@ -181,6 +183,10 @@ class Engine:
             person.nick = line.nick
             person.lines += 1
             person.is_bot = person.is_bot or line.is_bot
+
+
+def _fingerprint(meeting: Meeting) -> tuple[object, ...]:
+    return (meeting.name, meeting.title, meeting.ended_at, meeting.restricted, meeting.owner_key)
 
 
 def _follow_nick_change(meeting: Meeting, line: Line) -> None:

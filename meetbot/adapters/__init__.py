@@ -1,0 +1,1 @@
+"""Network adapters: translate a chat protocol to and from the neutral events."""

@@ -1,0 +1,117 @@
+"""The composition root: builds the database, engine, service, dispatcher and adapters from
+the settings and runs them. Nothing else constructs these pieces."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from meetbot import __version__
+from meetbot.adapters.base import Adapter
+from meetbot.config import Settings
+from meetbot.dispatch import Dispatcher
+from meetbot.domain.model import Meeting
+from meetbot.engine import Engine
+from meetbot.minutes.render import render_all
+from meetbot.outbox import Outbox
+from meetbot.publish.files import PublishedFile, Publisher, links_for
+from meetbot.publish.paths import minutes_basename
+from meetbot.registry import load_plugins
+from meetbot.service import MeetingService
+from meetbot.storage import migrate
+from meetbot.storage.database import create_engine, is_sqlite
+from meetbot.storage.meetings import MeetingStore
+
+log = logging.getLogger(__name__)
+
+GENERATOR = f"meetbot {__version__}"
+
+
+class SchemaOutOfDateError(Exception):
+    pass
+
+
+async def open_database(url: str) -> AsyncEngine:
+    """Connect; the embedded SQLite default upgrades itself, PostgreSQL must be upgraded by
+    `meetbot db upgrade` (several bot processes must not race to migrate it)."""
+    database = create_engine(url)
+    if is_sqlite(url):
+        await migrate.upgrade(database)
+        return database
+    current, head = await migrate.current_revision(database), migrate.head_revision()
+    if current != head:
+        await database.dispose()
+        raise SchemaOutOfDateError(
+            f"the database schema is at {current or 'nothing'}, this meetbot needs {head}: "
+            "run `meetbot db upgrade -c <config>` first"
+        )
+    return database
+
+
+@dataclass
+class FileMinutesWriter:
+    """Renders a meeting into every format and writes the files in MeetBot's layout."""
+
+    settings: Settings
+    publish_dir: Path | None = None
+    written: list[PublishedFile] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        publish = self.settings.publish
+        self._publisher = Publisher(self.publish_dir or publish.dir, publish.base_url)
+
+    async def write(self, meeting: Meeting) -> Sequence[PublishedFile]:
+        publish = self.settings.publish
+        basename = minutes_basename(meeting, publish.pattern, publish.timezone)
+        links = links_for(basename, publish.base_url)
+        # Rendering a long meeting is CPU work: keep it off the event loop.
+        files = await asyncio.to_thread(
+            render_all, meeting, links, templates_dir=self.settings.templates_dir, generator=GENERATOR
+        )
+        published = await self._publisher.publish(basename, files, restricted=meeting.restricted)
+        self.written.extend(published)
+        return published
+
+
+@dataclass
+class App:
+    settings: Settings
+    database: AsyncEngine
+    service: MeetingService
+    dispatcher: Dispatcher
+    outbox: Outbox
+    writer: FileMinutesWriter
+
+    async def run(self) -> None:
+        """Run every adapter; when they have all finished, handle what is queued and stop."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                for adapter in self.outbox.adapters.values():
+                    group.create_task(adapter.run(self.dispatcher.submit), name=f"adapter {adapter.network}")
+            await self.dispatcher.drain()
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        await self.dispatcher.close()
+        await self.database.dispose()
+
+
+async def build_app(
+    settings: Settings,
+    adapters: Sequence[Adapter],
+    *,
+    database_url: str | None = None,
+    publish_dir: Path | None = None,
+) -> App:
+    engine = Engine(load_plugins(settings), settings.command_prefixes)
+    database = await open_database(database_url or settings.database.url)
+    outbox = Outbox(adapters)
+    writer = FileMinutesWriter(settings, publish_dir)
+    service = MeetingService(engine, MeetingStore(database), writer, outbox.send, outbox.bot_nicks)
+    return App(settings, database, service, Dispatcher(service.handle), outbox, writer)

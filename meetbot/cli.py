@@ -1,0 +1,183 @@
+"""The `meetbot` command: run, console, config check, db upgrade, replay."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from meetbot import __version__
+from meetbot.adapters.console import CONSOLE_HELP, ConsoleAdapter
+from meetbot.app import SchemaOutOfDateError, build_app
+from meetbot.clock import SystemClock
+from meetbot.config import ConfigError, Settings, check_config, load_settings
+from meetbot.logparse import date_from_name
+from meetbot.registry import PluginLoadError
+from meetbot.replay import IN_MEMORY, replay_log
+from meetbot.storage import migrate
+from meetbot.storage.database import create_engine
+
+DEFAULT_CONFIG = Path("meetbot.yaml")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="meetbot", description="A meeting bot for IRC and Matrix.")
+    parser.add_argument("--version", action="version", version=f"meetbot {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument(
+            "-c", "--config", type=Path, default=None,
+            help="config file (default ./meetbot.yaml if present, else embedded defaults)",
+        )
+        return sub
+
+    with_config(commands.add_parser("run", help="run the bot on the configured networks"))
+
+    console = with_config(commands.add_parser("console", help="try the bot by typing at a console"))
+    console.add_argument("--channel", default="#meetbot-test")
+    console.add_argument("--nick", default="alice")
+    console.add_argument("--network", default="console")
+
+    config = commands.add_parser("config", help="configuration tools").add_subparsers(
+        dest="config_command", required=True, metavar="ACTION"
+    )
+    with_config(config.add_parser("check", help="validate a config file; prints FILE:LINE: field: message"))
+
+    db = commands.add_parser("db", help="database tools").add_subparsers(
+        dest="db_command", required=True, metavar="ACTION"
+    )
+    with_config(db.add_parser("upgrade", help="bring the configured database to the newest schema"))
+
+    replay = with_config(commands.add_parser("replay", help="replay a MeetBot/irssi log and publish its minutes"))
+    replay.add_argument("log", type=Path, metavar="LOG")
+    replay.add_argument("--channel", required=True, help="the channel the log comes from, e.g. '#chan'")
+    replay.add_argument("--network", default="replay")
+    replay.add_argument("--publish-dir", type=Path, help="where to write (default: publish.dir from the config)")
+    replay.add_argument(
+        "--date", type=date.fromisoformat,
+        help="the log's date, YYYY-MM-DD (default: a date in the file name, else the file's modification date)",
+    )
+    replay.add_argument(
+        "--database", default=IN_MEMORY, help="database URL to store the replayed meeting in (default: in memory)"
+    )
+    return parser
+
+
+async def _stdin_lines() -> AsyncIterator[str]:
+    while line := await asyncio.to_thread(sys.stdin.readline):
+        yield line
+
+
+def _print(text: str) -> None:
+    print(text, flush=True)
+
+
+async def _console(settings: Settings, channel: str, nick: str, network: str) -> None:
+    adapter = ConsoleAdapter(_stdin_lines(), _print, SystemClock(), channel=channel, nick=nick, network=network)
+    if sys.stdin.isatty():
+        _print(f"-- meetbot {__version__} console: you are {nick} in {channel}. {CONSOLE_HELP}")
+    app = await build_app(settings, [adapter])
+    await app.run()
+
+
+def _run(settings: Settings) -> int:
+    if not settings.networks:
+        # Embedded defaults with no network: a local try-out at the console.
+        _print("-- no networks configured: running a local console (see config.example.yaml to add some)")
+        asyncio.run(_console(settings, "#meetbot-test", "alice", "console"))
+        return 0
+    kinds = sorted({network.type for network in settings.networks})
+    print(
+        f"meetbot: this build has no adapter yet for network type(s) {', '.join(kinds)}; "
+        "use `meetbot console` to try it locally",
+        file=sys.stderr,
+    )
+    return 2
+
+
+def _config_check(path: Path | None) -> int:
+    target = path or DEFAULT_CONFIG
+    issues = check_config(target)
+    for issue in issues:
+        print(issue, file=sys.stderr)
+    if issues:
+        return 1
+    print(f"{target}: OK")
+    return 0
+
+
+async def _db_upgrade(settings: Settings) -> None:
+    database = create_engine(settings.database.url)
+    try:
+        await migrate.upgrade(database)
+        revision = await migrate.current_revision(database)
+    finally:
+        await database.dispose()
+    print(f"database at revision {revision}")
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    log_path: Path = args.log
+    if not log_path.is_file():
+        print(f"meetbot replay: {log_path}: no such file", file=sys.stderr)
+        return 2
+    day = args.date or date_from_name(log_path.name)
+    if day is None:
+        day = datetime.fromtimestamp(log_path.stat().st_mtime, UTC).date()
+        print(f"meetbot replay: no date given or in the file name; using {day} (the file's date)", file=sys.stderr)
+    result = asyncio.run(
+        replay_log(
+            log_path,
+            channel=args.channel,
+            network=args.network,
+            day=day,
+            settings=settings,
+            publish_dir=args.publish_dir or settings.publish.dir,
+            database_url=args.database,
+        )
+    )
+    for path in result.written:
+        print(path)
+    if result.unfinished:
+        print("meetbot replay: the log has no #endmeeting; published what there was", file=sys.stderr)
+    if not result.written:
+        print("meetbot replay: no meeting found (no #startmeeting line)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "config":
+            return _config_check(args.config)
+        settings = load_settings(args.config)
+        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if args.command == "run":
+            return _run(settings)
+        if args.command == "console":
+            asyncio.run(_console(settings, args.channel, args.nick, args.network))
+            return 0
+        if args.command == "db":
+            asyncio.run(_db_upgrade(settings))
+            return 0
+        if args.command == "replay":
+            return _replay(args, settings)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    except (SchemaOutOfDateError, PluginLoadError) as error:
+        print(f"meetbot: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

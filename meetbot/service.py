@@ -1,0 +1,226 @@
+"""The meeting service: store every line, then let the engine act on it, then carry out the
+effects (replies, topic changes, publishing). Called by one room worker at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+
+from meetbot.domain.model import Line, Meeting
+from meetbot.engine import Engine, Outcome
+from meetbot.events import LineKind, MessageIn, Outbound, RoomRef, Say, SetTopic
+from meetbot.plugin import ChangeTopic, PublishMinutes, Reply
+from meetbot.storage.meetings import MeetingAlreadyOpenError, MeetingStore
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+Send = Callable[[Outbound], Awaitable[None]]
+
+
+class WrittenFile(Protocol):
+    @property
+    def extension(self) -> str: ...
+    @property
+    def path(self) -> Path: ...
+    @property
+    def url(self) -> str | None: ...
+
+
+class MinutesWriter(Protocol):
+    """Renders a meeting (as rebuilt from the database) and writes its files."""
+
+    async def write(self, meeting: Meeting) -> Sequence[WrittenFile]: ...
+
+
+# The three links MeetBot posts, in its order and words; the rest are a click away.
+ANNOUNCED = {".html": "Minutes", ".txt": "Minutes (text)", ".log.html": "Log"}
+
+
+@dataclass
+class _RoomState:
+    meeting: Meeting | None
+
+
+def bot_key(network: str) -> str:
+    # `@bot` can't be a services account or a `~nick` key, so no person can ever hold it.
+    return f"{network}:@bot"
+
+
+class MeetingService:
+    def __init__(
+        self,
+        engine: Engine,
+        store: MeetingStore,
+        writer: MinutesWriter,
+        send: Send,
+        bot_nicks: Mapping[str, str],
+        *,
+        retry_delays: tuple[float, ...] = (0.2, 0.5, 1, 2, 5, 10, 30),
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.writer = writer
+        self._send = send
+        self._bot_nicks = bot_nicks
+        self._rooms: dict[RoomRef, _RoomState] = {}
+        self._retry_delays = retry_delays
+
+    async def handle(self, message: MessageIn) -> None:
+        if message.from_self:
+            return  # our own lines are logged as we send them
+        state = await self._room(message.room)
+        if state.meeting is None:
+            await self._outside_meeting(state, message)
+            return
+        meeting = state.meeting
+        line = self._line(meeting, message)
+        if not await self._retrying(lambda: self._append(meeting, line)):
+            return  # the same network event, seen twice
+        await self._carry_out(state, self.engine.apply(meeting, line))
+
+    async def meeting_in(self, room: RoomRef) -> Meeting | None:
+        return (await self._room(room)).meeting
+
+    # -- internals ------------------------------------------------------------------------------
+
+    async def _room(self, room: RoomRef) -> _RoomState:
+        state = self._rooms.get(room)
+        if state is None:
+            state = _RoomState(await self._retrying(lambda: self._load_open(room)))
+            self._rooms[room] = state
+        return state
+
+    async def _load_open(self, room: RoomRef) -> Meeting | None:
+        header = await self.store.open_meeting(room)
+        if header is None:
+            return None
+        meeting = self.engine.rebuild(header, await self.store.lines(header.id))
+        log.info("resumed meeting %s in %s/%s at line %d", header.id, room.network, room.room, len(meeting.lines))
+        return meeting
+
+    async def _outside_meeting(self, state: _RoomState, message: MessageIn) -> None:
+        if not self.engine.starts_meeting(message.text, message.kind):
+            outcome = self.engine.run_outside_meeting(message.room, message.sender, message.text, message.at)
+            for text in outcome.replies:
+                await self._send(Say(message.room, text))
+            return
+        first = _to_line(1, message)
+        try:
+            header = await self._retrying(lambda: self.store.start_meeting(message.room, first))
+        except MeetingAlreadyOpenError:
+            # Another bot process opened one first: adopt it and log this line into it.
+            state.meeting = await self._load_open(message.room)
+            if state.meeting is not None:
+                await self.handle(message)
+            return
+        meeting = self.engine.new_meeting(header)
+        state.meeting = meeting
+        await self._carry_out(state, self.engine.apply(meeting, first))
+
+    @staticmethod
+    def _line(meeting: Meeting, message: MessageIn) -> Line:
+        return _to_line(meeting.lines[-1].seq + 1 if meeting.lines else 1, message)
+
+    async def _append(self, meeting: Meeting, line: Line) -> bool:
+        assert meeting.id is not None
+        try:
+            return await self.store.append_line(meeting.id, line)
+        except IntegrityError:
+            # Only after a retry: the first attempt committed but its answer was lost.
+            if any(stored.seq == line.seq and stored.text == line.text
+                   for stored in await self.store.lines(meeting.id)):
+                return True
+            raise
+
+    async def _carry_out(self, state: _RoomState, outcome: Outcome) -> None:
+        meeting = state.meeting
+        assert meeting is not None
+        if outcome.state_changed:
+            await self._retrying(lambda: self.store.save_state(meeting, items=outcome.items_changed))
+        if outcome.ended:
+            state.meeting = None
+        for effect in outcome.effects:
+            if isinstance(effect, Reply):
+                await self._say(state, meeting.room, effect.text)
+            elif isinstance(effect, ChangeTopic):
+                await self._send(SetTopic(meeting.room, effect.topic))
+            elif isinstance(effect, PublishMinutes):
+                await self._publish(state, meeting, final=effect.final)
+
+    async def _publish(self, state: _RoomState, meeting: Meeting, *, final: bool) -> None:
+        assert meeting.id is not None
+        stored = await self._retrying(lambda: self._rebuild(meeting.id or 0))
+        try:
+            where = await self.writer.write(stored)
+        except Exception:
+            log.exception("publishing meeting %s failed", meeting.id)
+            await self._say(state, meeting.room, "Publishing the minutes failed; the log is safe. An admin can run it again.")
+            return
+        by_extension = {file.extension: file for file in where}
+        links = " · ".join(
+            f"{label}: {by_extension[ext].url or by_extension[ext].path}"
+            for ext, label in ANNOUNCED.items()
+            if ext in by_extension
+        )
+        if final:
+            assert stored.ended_at is not None
+            await self._say(state, meeting.room, f"Meeting ended at {stored.ended_at:%H:%M:%S} UTC. {links}")
+        else:
+            await self._say(state, meeting.room, f"Minutes so far: {links}")
+
+    async def _rebuild(self, meeting_id: int) -> Meeting:
+        header = await self.store.header(meeting_id)
+        assert header is not None
+        return self.engine.rebuild(header, await self.store.lines(meeting_id))
+
+    async def _say(self, state: _RoomState, room: RoomRef, text: str) -> None:
+        """Send, and log what we said into the open meeting (MeetBot lists the bot too)."""
+        meeting = state.meeting
+        if meeting is not None:
+            nick = self._bot_nicks.get(room.network, "meetbot")
+            line = Line(
+                seq=meeting.lines[-1].seq + 1,
+                at=meeting.lines[-1].at,
+                kind=LineKind.SAY,
+                nick=nick,
+                sender_key=bot_key(room.network),
+                text=text,
+                is_bot=True,
+            )
+            await self._retrying(lambda: self._append(meeting, line))
+            self.engine.apply(meeting, line)
+        await self._send(Say(room, text))
+
+    async def _retrying(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Ride out a database restart: the room's queue waits (for as long as it takes) rather
+        than drop a line; other rooms keep their own queues."""
+        delays = itertools.chain(self._retry_delays, itertools.repeat(self._retry_delays[-1]))
+        while True:
+            try:
+                return await operation()
+            except (OperationalError, InterfaceError) as error:
+                delay = next(delays)
+                log.warning("database unavailable (%s); retrying in %ss", error.__class__.__name__, delay)
+                await asyncio.sleep(delay)
+
+
+def _to_line(seq: int, message: MessageIn) -> Line:
+    return Line(
+        seq=seq,
+        at=message.at,
+        kind=message.kind,
+        nick=message.sender.nick,
+        sender_key=message.sender.key,
+        text=message.text,
+        is_bot=False,
+        native_id=message.native_id,
+    )

@@ -1,0 +1,160 @@
+"""The meetings repository: meetings, their lines, and the items projection.
+
+Returns domain objects (`MeetingHeader`, `Line`), never ORM rows.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from meetbot.domain.model import Line, Meeting
+from meetbot.engine import MeetingHeader
+from meetbot.events import LineKind, RoomRef
+from meetbot.storage.tables import ItemRow, LineRow, MeetingRow
+
+
+class MeetingAlreadyOpenError(Exception):
+    """Another process (or an earlier life of this one) opened a meeting in this room first."""
+
+
+def _header(row: MeetingRow) -> MeetingHeader:
+    return MeetingHeader(
+        id=row.id,
+        room=RoomRef(row.network, row.room),
+        started_at=row.started_at,
+        owner_key=row.owner_key,
+        owner_nick=row.owner_nick,
+    )
+
+
+def _line(row: LineRow) -> Line:
+    return Line(
+        seq=row.seq,
+        at=row.at,
+        kind=LineKind(row.kind),
+        nick=row.nick,
+        sender_key=row.sender_key,
+        text=row.text,
+        is_bot=row.is_bot,
+        native_id=row.native_id,
+    )
+
+
+def _line_values(meeting_id: int, line: Line) -> dict[str, object]:
+    return {
+        "meeting_id": meeting_id,
+        "seq": line.seq,
+        "at": line.at,
+        "kind": line.kind.value,
+        "nick": line.nick,
+        "sender_key": line.sender_key,
+        "text": line.text,
+        "is_bot": line.is_bot,
+        "native_id": line.native_id,
+    }
+
+
+class MeetingStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    def _session(self) -> AsyncSession:
+        return self._sessions()
+
+    async def open_meeting(self, room: RoomRef) -> MeetingHeader | None:
+        async with self._session() as session:
+            row = await session.scalar(
+                select(MeetingRow).where(
+                    MeetingRow.network == room.network,
+                    MeetingRow.room == room.room,
+                    MeetingRow.ended_at.is_(None),
+                )
+            )
+            return _header(row) if row else None
+
+    async def open_meetings(self) -> list[MeetingHeader]:
+        async with self._session() as session:
+            rows = await session.scalars(select(MeetingRow).where(MeetingRow.ended_at.is_(None)))
+            return [_header(row) for row in rows]
+
+    async def header(self, meeting_id: int) -> MeetingHeader | None:
+        async with self._session() as session:
+            row = await session.get(MeetingRow, meeting_id)
+            return _header(row) if row else None
+
+    async def start_meeting(self, room: RoomRef, first: Line) -> MeetingHeader:
+        """Create the meeting and store its first line in one transaction."""
+        async with self._session() as session:
+            try:
+                async with session.begin():
+                    row = MeetingRow(
+                        network=room.network,
+                        room=room.room,
+                        started_at=first.at,
+                        owner_key=first.sender_key,
+                        owner_nick=first.nick,
+                    )
+                    session.add(row)
+                    await session.flush()
+                    await session.execute(insert(LineRow).values(**_line_values(row.id, first)))
+            except IntegrityError as error:
+                raise MeetingAlreadyOpenError(f"a meeting is already open in {room.room}") from error
+            return _header(row)
+
+    async def append_line(self, meeting_id: int, line: Line) -> bool:
+        """Store one line; False when its native id was already stored (a duplicate event)."""
+        async with self._session() as session:
+            try:
+                async with session.begin():
+                    await session.execute(insert(LineRow).values(**_line_values(meeting_id, line)))
+            except IntegrityError:
+                if line.native_id is None:
+                    raise
+                return False
+            return True
+
+    async def lines(self, meeting_id: int) -> list[Line]:
+        async with self._session() as session:
+            rows = await session.scalars(
+                select(LineRow).where(LineRow.meeting_id == meeting_id).order_by(LineRow.seq)
+            )
+            return [_line(row) for row in rows]
+
+    async def save_state(self, meeting: Meeting, *, items: bool) -> None:
+        """Update the queryable projection of a meeting's state (its lines stay the truth)."""
+        if meeting.id is None:
+            raise ValueError("meeting has no id")
+        async with self._session() as session, session.begin():
+            await session.execute(
+                update(MeetingRow)
+                .where(MeetingRow.id == meeting.id)
+                .values(
+                    name=meeting.name,
+                    title=meeting.title,
+                    ended_at=meeting.ended_at,
+                    restricted=meeting.restricted,
+                    owner_key=meeting.owner_key,
+                    owner_nick=meeting.owner_nick,
+                )
+            )
+            if items:
+                await session.execute(delete(ItemRow).where(ItemRow.meeting_id == meeting.id))
+                if meeting.items:
+                    await session.execute(
+                        insert(ItemRow),
+                        [
+                            {
+                                "meeting_id": meeting.id,
+                                "position": position,
+                                "line_seq": item.line_seq,
+                                "kind": item.kind.value,
+                                "text": item.text,
+                                "nick": item.nick,
+                                "sender_key": item.sender_key,
+                                "at": item.at,
+                            }
+                            for position, item in enumerate(meeting.items)
+                        ],
+                    )

@@ -1,0 +1,118 @@
+"""Tables. Alembic owns the schema; these models must match its migrations (tests check)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names, so migrations can alter them on SQLite (batch mode) and PostgreSQL alike.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on SQLite (which keeps no zone) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; times must be aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class MeetingRow(Base):
+    __tablename__ = "meetings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    network: Mapped[str] = mapped_column(String(100))
+    room: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    owner_key: Mapped[str] = mapped_column(String(320))
+    owner_nick: Mapped[str] = mapped_column(String(255))
+    # Projections of the state rebuilt from the lines, kept for queries and listings.
+    name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    title: Mapped[str | None] = mapped_column(Text, nullable=True)
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        # One open meeting per room, enforced by the database even with several bot processes.
+        Index(
+            "uq_meetings_open_room",
+            "network",
+            "room",
+            unique=True,
+            sqlite_where=ended_at.is_(None),
+            postgresql_where=ended_at.is_(None),
+        ),
+        Index("ix_meetings_name_started_at", "name", "started_at"),
+        Index("ix_meetings_network_room_started_at", "network", "room", "started_at"),
+    )
+
+
+class LineRow(Base):
+    __tablename__ = "meeting_lines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(16))
+    nick: Mapped[str] = mapped_column(String(255))
+    sender_key: Mapped[str] = mapped_column(String(320))
+    text: Mapped[str] = mapped_column(Text)
+    is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    native_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("meeting_id", "seq", name="uq_meeting_lines_meeting_id_seq"),
+        # A network event seen twice (reconnect backfill, Matrix resync) is logged once.
+        UniqueConstraint("meeting_id", "native_id", name="uq_meeting_lines_meeting_id_native_id"),
+    )
+
+
+class ItemRow(Base):
+    __tablename__ = "meeting_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    line_seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    nick: Mapped[str] = mapped_column(String(255))
+    sender_key: Mapped[str] = mapped_column(String(320))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
