@@ -19,8 +19,8 @@ from meetbot.domain.model import Meeting
 from meetbot.engine import Engine
 from meetbot.minutes.render import render_all
 from meetbot.outbox import Outbox
-from meetbot.publish.files import PublishedFile, Publisher, links_for
-from meetbot.publish.paths import minutes_basename
+from meetbot.publish.files import PublishedFile, Publisher
+from meetbot.publish.paths import links_for, minutes_basename
 from meetbot.registry import load_plugins
 from meetbot.service import MeetingService
 from meetbot.storage import migrate

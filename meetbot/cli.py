@@ -158,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _config_check(args.config)
         settings = load_settings(args.config)
         logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # Alembic narrates every migration step at INFO; only its warnings matter to an operator.
+        logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
         if args.command == "run":
             return _run(settings)
         if args.command == "console":

@@ -36,6 +36,7 @@ timeout 900 .venv/bin/python -m pip install -q -e '.[test]' 'setuptools>=68' whe
 step "PostgreSQL (scripts/ensure-postgres.sh)"
 MEETBOT_TEST_PG_URL=$(scripts/ensure-postgres.sh)
 export MEETBOT_TEST_PG_URL
+export MEETBOT_REQUIRE_PG=1  # a missing PostgreSQL fails the storage tests rather than skipping them
 echo "MEETBOT_TEST_PG_URL=$MEETBOT_TEST_PG_URL"
 
 # --- checks -----------------------------------------------------------------------------------------
