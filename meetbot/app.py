@@ -9,8 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from meetbot import __version__
 from meetbot.adapters.base import Adapter
 from meetbot.config import Settings
@@ -23,34 +21,11 @@ from meetbot.publish.files import PublishedFile, Publisher
 from meetbot.publish.paths import links_for, minutes_basename
 from meetbot.registry import load_plugins
 from meetbot.service import MeetingService
-from meetbot.storage import migrate
-from meetbot.storage.database import create_engine, is_sqlite
-from meetbot.storage.meetings import MeetingStore
+from meetbot.storage.database import Database
 
 log = logging.getLogger(__name__)
 
 GENERATOR = f"meetbot {__version__}"
-
-
-class SchemaOutOfDateError(Exception):
-    pass
-
-
-async def open_database(url: str) -> AsyncEngine:
-    """Connect; the embedded SQLite default upgrades itself, PostgreSQL must be upgraded by
-    `meetbot db upgrade` (several bot processes must not race to migrate it)."""
-    database = create_engine(url)
-    if is_sqlite(url):
-        await migrate.upgrade(database)
-        return database
-    current, head = await migrate.current_revision(database), migrate.head_revision()
-    if current != head:
-        await database.dispose()
-        raise SchemaOutOfDateError(
-            f"the database schema is at {current or 'nothing'}, this meetbot needs {head}: "
-            "run `meetbot db upgrade -c <config>` first"
-        )
-    return database
 
 
 @dataclass
@@ -81,7 +56,7 @@ class FileMinutesWriter:
 @dataclass
 class App:
     settings: Settings
-    database: AsyncEngine
+    database: Database
     service: MeetingService
     dispatcher: Dispatcher
     outbox: Outbox
@@ -99,7 +74,7 @@ class App:
 
     async def close(self) -> None:
         await self.dispatcher.close()
-        await self.database.dispose()
+        await self.database.close()
 
 
 async def build_app(
@@ -110,8 +85,8 @@ async def build_app(
     publish_dir: Path | None = None,
 ) -> App:
     engine = Engine(load_plugins(settings), settings.command_prefixes)
-    database = await open_database(database_url or settings.database.url)
+    database = await Database.open(database_url or settings.database.url)
     outbox = Outbox(adapters)
     writer = FileMinutesWriter(settings, publish_dir)
-    service = MeetingService(engine, MeetingStore(database), writer, outbox.send, outbox.bot_nicks)
+    service = MeetingService(engine, database.meetings, writer, outbox.send, outbox.bot_nicks)
     return App(settings, database, service, Dispatcher(service.handle), outbox, writer)

@@ -12,14 +12,14 @@ from pathlib import Path
 
 from meetbot import __version__
 from meetbot.adapters.console import CONSOLE_HELP, ConsoleAdapter
-from meetbot.app import SchemaOutOfDateError, build_app
+from meetbot.app import build_app
 from meetbot.clock import SystemClock
 from meetbot.config import ConfigError, Settings, check_config, load_settings
 from meetbot.logparse import date_from_name
 from meetbot.registry import PluginLoadError
 from meetbot.replay import IN_MEMORY, replay_log
 from meetbot.storage import migrate
-from meetbot.storage.database import create_engine
+from meetbot.storage.database import SchemaOutOfDateError, create_engine
 
 DEFAULT_CONFIG = Path("meetbot.yaml")
 

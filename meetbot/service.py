@@ -11,13 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
-
 from meetbot.domain.model import Line, Meeting
 from meetbot.engine import Engine, Outcome
 from meetbot.events import LineKind, MessageIn, Outbound, RoomRef, Say, SetTopic
 from meetbot.plugin import ChangeTopic, PublishMinutes, Reply
-from meetbot.storage.meetings import MeetingAlreadyOpenError, MeetingStore
+from meetbot.storage.meetings import MeetingAlreadyOpenError, MeetingStore, StorageUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +81,8 @@ class MeetingService:
             return
         meeting = state.meeting
         line = self._line(meeting, message)
-        if not await self._retrying(lambda: self._append(meeting, line)):
+        assert meeting.id is not None
+        if not await self._retrying(lambda: self.store.append_line(meeting.id or 0, line)):
             return  # the same network event, seen twice
         await self._carry_out(state, self.engine.apply(meeting, line))
 
@@ -129,17 +128,6 @@ class MeetingService:
     @staticmethod
     def _line(meeting: Meeting, message: MessageIn) -> Line:
         return _to_line(meeting.lines[-1].seq + 1 if meeting.lines else 1, message)
-
-    async def _append(self, meeting: Meeting, line: Line) -> bool:
-        assert meeting.id is not None
-        try:
-            return await self.store.append_line(meeting.id, line)
-        except IntegrityError:
-            # Only after a retry: the first attempt committed but its answer was lost.
-            if any(stored.seq == line.seq and stored.text == line.text
-                   for stored in await self.store.lines(meeting.id)):
-                return True
-            raise
 
     async def _carry_out(self, state: _RoomState, outcome: Outcome) -> None:
         meeting = state.meeting
@@ -196,7 +184,7 @@ class MeetingService:
                 text=text,
                 is_bot=True,
             )
-            await self._retrying(lambda: self._append(meeting, line))
+            await self._retrying(lambda: self.store.append_line(meeting.id or 0, line))
             self.engine.apply(meeting, line)
         await self._send(Say(room, text))
 
@@ -207,9 +195,9 @@ class MeetingService:
         while True:
             try:
                 return await operation()
-            except (OperationalError, InterfaceError) as error:
+            except StorageUnavailableError as error:
                 delay = next(delays)
-                log.warning("database unavailable (%s); retrying in %ss", error.__class__.__name__, delay)
+                log.warning("database unavailable (%s); retrying in %ss", error, delay)
                 await asyncio.sleep(delay)
 
 

@@ -41,3 +41,39 @@ def create_engine(url: str) -> AsyncEngine:
         cursor.close()
 
     return engine
+
+
+class SchemaOutOfDateError(Exception):
+    pass
+
+
+class Database:
+    """An open database: the engine plus the repositories built on it."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        from meetbot.storage.meetings import MeetingStore
+
+        self.engine = engine
+        self.meetings = MeetingStore(engine)
+
+    @classmethod
+    async def open(cls, url: str) -> Database:
+        """Connect; the embedded SQLite default upgrades itself, PostgreSQL must be upgraded by
+        `meetbot db upgrade` (several bot processes must not race to migrate it)."""
+        from meetbot.storage import migrate
+
+        engine = create_engine(url)
+        if is_sqlite(url):
+            await migrate.upgrade(engine)
+            return cls(engine)
+        current, head = await migrate.current_revision(engine), migrate.head_revision()
+        if current != head:
+            await engine.dispose()
+            raise SchemaOutOfDateError(
+                f"the database schema is at {current or 'nothing'}, this meetbot needs {head}: "
+                "run `meetbot db upgrade -c <config>` first"
+            )
+        return cls(engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()

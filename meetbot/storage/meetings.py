@@ -5,8 +5,12 @@ Returns domain objects (`MeetingHeader`, `Line`), never ORM rows.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
+
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from meetbot.domain.model import Line, Meeting
@@ -17,6 +21,25 @@ from meetbot.storage.tables import ItemRow, LineRow, MeetingRow
 
 class MeetingAlreadyOpenError(Exception):
     """Another process (or an earlier life of this one) opened a meeting in this room first."""
+
+
+class StorageUnavailableError(Exception):
+    """The database can't be reached right now (restarting, network); worth retrying."""
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _translate_outages(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except (OperationalError, InterfaceError) as error:
+            raise StorageUnavailableError(str(error).splitlines()[0]) from error
+
+    return wrapper
 
 
 def _header(row: MeetingRow) -> MeetingHeader:
@@ -63,6 +86,7 @@ class MeetingStore:
     def _session(self) -> AsyncSession:
         return self._sessions()
 
+    @_translate_outages
     async def open_meeting(self, room: RoomRef) -> MeetingHeader | None:
         async with self._session() as session:
             row = await session.scalar(
@@ -74,16 +98,19 @@ class MeetingStore:
             )
             return _header(row) if row else None
 
+    @_translate_outages
     async def open_meetings(self) -> list[MeetingHeader]:
         async with self._session() as session:
             rows = await session.scalars(select(MeetingRow).where(MeetingRow.ended_at.is_(None)))
             return [_header(row) for row in rows]
 
+    @_translate_outages
     async def header(self, meeting_id: int) -> MeetingHeader | None:
         async with self._session() as session:
             row = await session.get(MeetingRow, meeting_id)
             return _header(row) if row else None
 
+    @_translate_outages
     async def start_meeting(self, room: RoomRef, first: Line) -> MeetingHeader:
         """Create the meeting and store its first line in one transaction."""
         async with self._session() as session:
@@ -103,18 +130,28 @@ class MeetingStore:
                 raise MeetingAlreadyOpenError(f"a meeting is already open in {room.room}") from error
             return _header(row)
 
+    @_translate_outages
     async def append_line(self, meeting_id: int, line: Line) -> bool:
-        """Store one line; False when its native id was already stored (a duplicate event)."""
+        """Store one line; False when its native id was already stored (a duplicate event).
+
+        Storing the very same line again is a success: that is a retry after a commit whose
+        answer was lost when the database went away."""
         async with self._session() as session:
             try:
                 async with session.begin():
                     await session.execute(insert(LineRow).values(**_line_values(meeting_id, line)))
             except IntegrityError:
-                if line.native_id is None:
-                    raise
-                return False
+                existing = await session.scalar(
+                    select(LineRow).where(LineRow.meeting_id == meeting_id, LineRow.seq == line.seq)
+                )
+                if existing is not None and _line(existing) == line:
+                    return True
+                if line.native_id is not None and existing is None:
+                    return False
+                raise
             return True
 
+    @_translate_outages
     async def lines(self, meeting_id: int) -> list[Line]:
         async with self._session() as session:
             rows = await session.scalars(
@@ -122,6 +159,7 @@ class MeetingStore:
             )
             return [_line(row) for row in rows]
 
+    @_translate_outages
     async def save_state(self, meeting: Meeting, *, items: bool) -> None:
         """Update the queryable projection of a meeting's state (its lines stay the truth)."""
         if meeting.id is None:
@@ -158,3 +196,14 @@ class MeetingStore:
                             for position, item in enumerate(meeting.items)
                         ],
                     )
+
+    @_translate_outages
+    async def meetings_in(self, room: RoomRef) -> list[MeetingHeader]:
+        """Every meeting held in a room, oldest first."""
+        async with self._session() as session:
+            rows = await session.scalars(
+                select(MeetingRow)
+                .where(MeetingRow.network == room.network, MeetingRow.room == room.room)
+                .order_by(MeetingRow.started_at, MeetingRow.id)
+            )
+            return [_header(row) for row in rows]
