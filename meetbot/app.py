@@ -46,7 +46,12 @@ class FileMinutesWriter:
         links = links_for(basename, publish.base_url)
         # Rendering a long meeting is CPU work: keep it off the event loop.
         files = await asyncio.to_thread(
-            render_all, meeting, links, templates_dir=self.settings.templates_dir, generator=GENERATOR
+            render_all,
+            meeting,
+            links,
+            templates_dir=self.settings.templates_dir,
+            generator=GENERATOR,
+            command_prefixes=tuple(self.settings.command_prefixes),
         )
         published = await self._publisher.publish(basename, files, restricted=meeting.restricted)
         self.written.extend(published)

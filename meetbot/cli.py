@@ -31,7 +31,10 @@ def _parser() -> argparse.ArgumentParser:
 
     def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sub.add_argument(
-            "-c", "--config", type=Path, default=None,
+            "-c",
+            "--config",
+            type=Path,
+            default=None,
             help="config file (default ./meetbot.yaml if present, else embedded defaults)",
         )
         return sub
@@ -53,17 +56,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     with_config(db.add_parser("upgrade", help="bring the configured database to the newest schema"))
 
-    replay = with_config(commands.add_parser("replay", help="replay a MeetBot/irssi log and publish its minutes"))
+    replay = with_config(
+        commands.add_parser("replay", help="replay a MeetBot/irssi log and publish its minutes")
+    )
     replay.add_argument("log", type=Path, metavar="LOG")
     replay.add_argument("--channel", required=True, help="the channel the log comes from, e.g. '#chan'")
     replay.add_argument("--network", default="replay")
-    replay.add_argument("--publish-dir", type=Path, help="where to write (default: publish.dir from the config)")
     replay.add_argument(
-        "--date", type=date.fromisoformat,
-        help="the log's date, YYYY-MM-DD (default: a date in the file name, else the file's modification date)",
+        "--publish-dir", type=Path, help="where to write (default: publish.dir from the config)"
     )
     replay.add_argument(
-        "--database", default=IN_MEMORY, help="database URL to store the replayed meeting in (default: in memory)"
+        "--date",
+        type=date.fromisoformat,
+        help="the log's date, YYYY-MM-DD (default: a date in the file name, else the file's date)",
+    )
+    replay.add_argument(
+        "--database",
+        default=IN_MEMORY,
+        help="database URL to store the replayed meeting in (default: in memory)",
     )
     return parser
 
@@ -78,7 +88,9 @@ def _print(text: str) -> None:
 
 
 async def _console(settings: Settings, channel: str, nick: str, network: str) -> None:
-    adapter = ConsoleAdapter(_stdin_lines(), _print, SystemClock(), channel=channel, nick=nick, network=network)
+    adapter = ConsoleAdapter(
+        _stdin_lines(), _print, SystemClock(), channel=channel, nick=nick, network=network
+    )
     if sys.stdin.isatty():
         _print(f"-- meetbot {__version__} console: you are {nick} in {channel}. {CONSOLE_HELP}")
     app = await build_app(settings, [adapter])
@@ -129,7 +141,10 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     day = args.date or date_from_name(log_path.name)
     if day is None:
         day = datetime.fromtimestamp(log_path.stat().st_mtime, UTC).date()
-        print(f"meetbot replay: no date given or in the file name; using {day} (the file's date)", file=sys.stderr)
+        print(
+            f"meetbot replay: no date given or in the file name; using {day} (the file's date)",
+            file=sys.stderr,
+        )
     result = asyncio.run(
         replay_log(
             log_path,
@@ -157,7 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "config":
             return _config_check(args.config)
         settings = load_settings(args.config)
-        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
         # Alembic narrates every migration step at INFO; only its warnings matter to an operator.
         logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
         if args.command == "run":

@@ -124,9 +124,7 @@ class Engine:
         outcome.effects = [] if replaying else self._visible(meeting, ctx.effects)
         return outcome
 
-    def run_outside_meeting(
-        self, room: RoomRef, sender: Identity, text: str, at: datetime
-    ) -> Outcome:
+    def run_outside_meeting(self, room: RoomRef, sender: Identity, text: str, at: datetime) -> Outcome:
         """Commands that also work with no meeting open (`#commands`, later `#agenda`)."""
         found = self.command_for(text)
         if found is None or found[1].scope is not Scope.ANYTIME:

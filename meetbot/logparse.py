@@ -52,8 +52,8 @@ def parse_log(text_lines: Iterable[str], day: date) -> ParsedLog:
     lines: list[LogLine] = []
     skipped = 0
     current_day, previous = day, time.min
-    for number, raw in enumerate(text_lines, 1):
-        raw = raw.rstrip("\r\n")
+    for number, original in enumerate(text_lines, 1):
+        raw = original.rstrip("\r\n")
         if not raw.strip():
             continue
         match = _SAY.match(raw)

@@ -33,6 +33,7 @@ def load_plugins(settings: Settings) -> list[Plugin]:
     unknown = sorted(set(settings.plugins) - set(classes))
     if unknown:
         raise PluginLoadError(
-            f"plugins: no installed plugin named {', '.join(unknown)} (installed: {', '.join(sorted(classes))})"
+            f"plugins: no installed plugin named {', '.join(unknown)} "
+            f"(installed: {', '.join(sorted(classes))})"
         )
     return [cls(plugin_config(settings, name, cls.Config)) for name, cls in sorted(classes.items())]

@@ -59,7 +59,13 @@ async def replay_log(
     try:
         for entry in parsed.lines:
             await app.service.handle(
-                MessageIn(room=room, sender=Identity(network, entry.nick), text=entry.text, at=entry.at, kind=entry.kind)
+                MessageIn(
+                    room=room,
+                    sender=Identity(network, entry.nick),
+                    text=entry.text,
+                    at=entry.at,
+                    kind=entry.kind,
+                )
             )
         open_meeting = await app.service.meeting_in(room)
         if open_meeting is not None:

@@ -103,7 +103,9 @@ class MeetingService:
         if header is None:
             return None
         meeting = self.engine.rebuild(header, await self.store.lines(header.id))
-        log.info("resumed meeting %s in %s/%s at line %d", header.id, room.network, room.room, len(meeting.lines))
+        log.info(
+            "resumed meeting %s in %s/%s at line %d", header.id, room.network, room.room, len(meeting.lines)
+        )
         return meeting
 
     async def _outside_meeting(self, state: _RoomState, message: MessageIn) -> None:
@@ -151,7 +153,11 @@ class MeetingService:
             where = await self.writer.write(stored)
         except Exception:
             log.exception("publishing meeting %s failed", meeting.id)
-            await self._say(state, meeting.room, "Publishing the minutes failed; the log is safe. An admin can run it again.")
+            await self._say(
+                state,
+                meeting.room,
+                "Publishing the minutes failed; the log is safe. An admin can run it again.",
+            )
             return
         by_extension = {file.extension: file for file in where}
         links = " · ".join(

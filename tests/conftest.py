@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg  # type: ignore[import-untyped]
@@ -35,7 +35,9 @@ def _pg_params() -> list[object]:
 
 
 @pytest.fixture(params=_pg_params())
-async def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
     """An empty database of each backend, made fresh for each test."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'meetbot.db'}"
@@ -53,10 +55,3 @@ async def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
-
-
-@pytest.fixture
-def no_config(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Run in an empty directory, so no ./meetbot.yaml is picked up."""
-    monkeypatch.chdir(str(tmp_path))
-    yield

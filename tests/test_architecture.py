@@ -9,11 +9,28 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-IO_LIBRARIES = {"sqlalchemy", "aiosqlite", "asyncpg", "alembic", "jinja2", "aiohttp", "irc", "nio", "apscheduler"}
+IO_LIBRARIES = {
+    "sqlalchemy",
+    "aiosqlite",
+    "asyncpg",
+    "alembic",
+    "jinja2",
+    "aiohttp",
+    "irc",
+    "nio",
+    "apscheduler",
+}
 
 PURE = [
-    "meetbot/events.py", "meetbot/clock.py", "meetbot/commands.py", "meetbot/engine.py", "meetbot/plugin.py",
-    "meetbot/logparse.py", "meetbot/config.py", "meetbot/domain", "meetbot/minutes/view.py",
+    "meetbot/events.py",
+    "meetbot/clock.py",
+    "meetbot/commands.py",
+    "meetbot/engine.py",
+    "meetbot/plugin.py",
+    "meetbot/logparse.py",
+    "meetbot/config.py",
+    "meetbot/domain",
+    "meetbot/minutes/view.py",
     "meetbot/publish/paths.py",
 ]
 
@@ -59,6 +76,8 @@ def test_only_the_storage_layer_speaks_sql() -> None:
     speakers = {
         str(path.relative_to(ROOT))
         for path in files("meetbot")
-        if any(name.split(".")[0] in {"sqlalchemy", "asyncpg", "aiosqlite", "alembic"} for name in imports(path))
+        if any(
+            name.split(".")[0] in {"sqlalchemy", "asyncpg", "aiosqlite", "alembic"} for name in imports(path)
+        )
     }
     assert {s for s in speakers if not s.startswith("meetbot/storage/")} == set()

@@ -11,12 +11,31 @@ NICKS = ["ken", "k[n", "ken[", "[ken", "alice[m]", "[m]", "foo_", "re_st", "Üţ
 
 # {nick} is replaced by the nick, in several casings.
 MATCHING_FORMS = [
-    "{nick}", "{nick} will do it", "ask {nick}", "{nick}: please", "{nick}, please", "and {nick}.",
-    "({nick})", "@{nick} to review", "{nick}'s patch", "bob/{nick} pair on it", '"{nick}" said',
+    "{nick}",
+    "{nick} will do it",
+    "ask {nick}",
+    "{nick}: please",
+    "{nick}, please",
+    "and {nick}.",
+    "({nick})",
+    "@{nick} to review",
+    "{nick}'s patch",
+    "bob/{nick} pair on it",
+    '"{nick}" said',
 ]
 NOT_MATCHING_FORMS = [
-    "{nick}x", "x{nick}", "{nick}_", "_{nick}", "{nick}1", "9{nick}", "{nick}-", "-{nick}", "{nick}|",
-    "[{nick}]x", "{nick}{nick}", "",
+    "{nick}x",
+    "x{nick}",
+    "{nick}_",
+    "_{nick}",
+    "{nick}1",
+    "9{nick}",
+    "{nick}-",
+    "-{nick}",
+    "{nick}|",
+    "[{nick}]x",
+    "{nick}{nick}",
+    "",
 ]
 
 

@@ -18,10 +18,17 @@ DATA = Path(__file__).parent / "data"
 EXTENSIONS = (".html", ".txt", ".log.html", ".log.txt", ".md", ".json")
 
 
-def meetbot(*args: str, cwd: Path, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+def meetbot(
+    *args: str, cwd: Path, stdin: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [sys.executable, "-m", "meetbot.cli", *args],
-        cwd=cwd, input=stdin, capture_output=True, text=True, timeout=120, check=False,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"meetbot {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
@@ -30,7 +37,10 @@ def meetbot(*args: str, cwd: Path, stdin: str | None = None, check: bool = True)
 
 def published(output: str) -> dict[str, Path]:
     paths = [Path(line) for line in output.splitlines() if line.strip()]
-    return {ext: next(p for p in paths if p.name.endswith(ext) and not p.name.endswith(".log" + ext)) for ext in EXTENSIONS}
+    return {
+        ext: next(p for p in paths if p.name.endswith(ext) and not p.name.endswith(".log" + ext))
+        for ext in EXTENSIONS
+    }
 
 
 class _HtmlAudit(html.parser.HTMLParser):
@@ -64,8 +74,19 @@ def audit_html(document: str) -> _HtmlAudit:
 
 def test_replay_of_the_torture_log_keeps_every_text_and_stays_inert(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = meetbot("replay", str(DATA / "torture.log.txt"), "--channel", "#centos-meeting",
-                     "--network", "libera", "--date", "2026-11-18", "--publish-dir", str(out), cwd=tmp_path)
+    result = meetbot(
+        "replay",
+        str(DATA / "torture.log.txt"),
+        "--channel",
+        "#centos-meeting",
+        "--network",
+        "libera",
+        "--date",
+        "2026-11-18",
+        "--publish-dir",
+        str(out),
+        cwd=tmp_path,
+    )
     files = published(result.stdout)
     # #meetingname ../../../etc/passwd names the meeting, but can't leave the publish directory.
     assert files[".html"] == out / "etc_passwd/2026/etc_passwd.2026-11-18-16.00.html"
@@ -78,7 +99,7 @@ def test_replay_of_the_torture_log_keeps_every_text_and_stays_inert(tmp_path: Pa
         "**not bold** _not em_ `not code` [not](link) # not heading",
         "ken[ and [m] to fix <b>it</b> & Üţáhraptõr too",
         "nobody named here </li></ol><script>x</script>",
-        "it's \"done\" & <dusted>",
+        'it\'s "done" & <dusted>',
         "{{ 7*7 }} {% raw %} ${7*7} %(x)s",
         "javascript:alert(document.cookie)",
     ]
@@ -111,13 +132,23 @@ def test_replay_of_the_torture_log_keeps_every_text_and_stays_inert(tmp_path: Pa
     assert not any("unknowncommand" in t or "#1234" in t for t in texts)
     # The log keeps every line, hostile or not.
     log = files[".log.txt"].read_text(encoding="utf-8")
-    assert "#unknowncommand <b>x</b>" in log and "#1234 is an issue" in log
+    assert "#unknowncommand <b>x</b>" in log
+    assert "#1234 is an issue" in log
 
 
 def test_replay_of_meetbots_own_test_script(tmp_path: Path) -> None:
     """MeetBot's test_script_1 checks: every output is written and keeps the unique tokens."""
-    result = meetbot("replay", str(DATA / "meetbot-test-script-1.log.txt"), "--channel", "#meetbot-test",
-                     "--date", "2009-06-17", "--publish-dir", str(tmp_path / "out"), cwd=tmp_path)
+    result = meetbot(
+        "replay",
+        str(DATA / "meetbot-test-script-1.log.txt"),
+        "--channel",
+        "#meetbot-test",
+        "--date",
+        "2009-06-17",
+        "--publish-dir",
+        str(tmp_path / "out"),
+        cwd=tmp_path,
+    )
     files = published(result.stdout)
     assert files[".html"].name == "meetbot-test.2009-06-17-20.13.html"
     minutes = json.loads(files[".json"].read_text(encoding="utf-8"))
@@ -131,7 +162,7 @@ def test_replay_of_meetbots_own_test_script(tmp_path: Path) -> None:
     assert ("AGREED", "blah") in items  # Utahraptor was chaired by then
     for ext in EXTENSIONS:
         text = files[ext].read_text(encoding="utf-8")
-        assert "Üţáhraptõr" in text or ext == ".html" and "Üţáhraptõr" in text, ext
+        assert "Üţáhraptõr" in text or (ext == ".html" and "Üţáhraptõr" in text), ext
 
 
 def _wait_for_lines(database: Path, count: int, timeout: float = 30) -> None:
@@ -153,12 +184,21 @@ def test_kill_9_mid_meeting_loses_nothing(tmp_path: Path) -> None:
     """A real `meetbot console` on the embedded defaults, killed with SIGKILL mid-meeting and
     started again, continues the same meeting: chairs, topic, items and every line survive."""
     first_half = [
-        "#startmeeting Infra Weekly", "/nick bob", "hi all", "/nick alice", "#chair bob",
-        "#topic Before the crash", "#action bob to check backups",
+        "#startmeeting Infra Weekly",
+        "/nick bob",
+        "hi all",
+        "/nick alice",
+        "#chair bob",
+        "#topic Before the crash",
+        "#action bob to check backups",
     ]
     process = subprocess.Popen(
         [sys.executable, "-m", "meetbot.cli", "console", "--channel", "#infra", "--nick", "alice"],
-        cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert process.stdin is not None
     process.stdin.write("\n".join(first_half) + "\n")
@@ -169,8 +209,9 @@ def test_kill_9_mid_meeting_loses_nothing(tmp_path: Path) -> None:
     process.wait(timeout=10)
 
     second_half = ["/nick bob", "#agreed chairs survive a crash", "#topic After the crash", "#endmeeting"]
-    result = meetbot("console", "--channel", "#infra", "--nick", "alice", cwd=tmp_path,
-                     stdin="\n".join(second_half) + "\n")
+    result = meetbot(
+        "console", "--channel", "#infra", "--nick", "alice", cwd=tmp_path, stdin="\n".join(second_half) + "\n"
+    )
     assert "Meeting ended at" in result.stdout
     (json_file,) = (tmp_path / "minutes").rglob("*.json")
     assert json_file.parent == tmp_path / "minutes" / "infra_weekly" / json_file.parent.name
@@ -183,7 +224,8 @@ def test_kill_9_mid_meeting_loses_nothing(tmp_path: Path) -> None:
         ("TOPIC", "After the crash", "bob"),
     ]
     log = next((tmp_path / "minutes").rglob("*.log.txt")).read_text(encoding="utf-8")
-    assert "hi all" in log and "#endmeeting" in log
+    assert "hi all" in log
+    assert "#endmeeting" in log
 
 
 def test_run_with_no_config_is_a_local_console(tmp_path: Path) -> None:

@@ -27,7 +27,9 @@ class Script:
         self.meeting: Meeting = engine.new_meeting(MeetingHeader(1, ROOM, T0, owner.key, owner.nick))
         self.outcomes: list[Outcome] = []
 
-    def say(self, who: Identity, text: str, kind: LineKind = LineKind.SAY, *, is_bot: bool = False) -> Outcome:
+    def say(
+        self, who: Identity, text: str, kind: LineKind = LineKind.SAY, *, is_bot: bool = False
+    ) -> Outcome:
         seq = len(self.meeting.lines) + 1
         line = Line(seq, T0 + timedelta(seconds=seq), kind, who.nick, who.key, text, is_bot=is_bot)
         outcome = self.engine.apply(self.meeting, line)
@@ -67,30 +69,75 @@ def test_second_startmeeting_is_refused(script: Script) -> None:
 
 
 CHAIR_COMMANDS = [
-    "#topic t", "#meetingtopic t", "#meetingname n", "#agreed a", "#agree a", "#accepted a", "#accept a",
-    "#rejected r", "#reject r", "#chair bob", "#unchair alice", "#undo", "#save", "#lurk", "#unlurk",
-    "#restrictlogs", "#endmeeting",
+    "#topic t",
+    "#meetingtopic t",
+    "#meetingname n",
+    "#agreed a",
+    "#agree a",
+    "#accepted a",
+    "#accept a",
+    "#rejected r",
+    "#reject r",
+    "#chair bob",
+    "#unchair alice",
+    "#undo",
+    "#save",
+    "#lurk",
+    "#unlurk",
+    "#restrictlogs",
+    "#endmeeting",
 ]
 
 
 @pytest.mark.parametrize("text", CHAIR_COMMANDS)
 def test_non_chair_gets_one_reply_and_nothing_changes(script: Script, text: str) -> None:
     script.say(ALICE, "#info keep me")
-    before = (script.items(), dict(script.meeting.chairs), script.meeting.name, script.meeting.title,
-              script.meeting.lurking, script.meeting.restricted, script.meeting.ended_at)
+    before = (
+        script.items(),
+        dict(script.meeting.chairs),
+        script.meeting.name,
+        script.meeting.title,
+        script.meeting.lurking,
+        script.meeting.restricted,
+        script.meeting.ended_at,
+    )
     outcome = script.say(BOB, text)
     assert len(outcome.replies) == 1
     assert "is for the meeting chairs (alice)" in outcome.replies[0]
     assert not [e for e in outcome.effects if isinstance(e, ChangeTopic | PublishMinutes)]
-    after = (script.items(), dict(script.meeting.chairs), script.meeting.name, script.meeting.title,
-             script.meeting.lurking, script.meeting.restricted, script.meeting.ended_at)
+    after = (
+        script.items(),
+        dict(script.meeting.chairs),
+        script.meeting.name,
+        script.meeting.title,
+        script.meeting.lurking,
+        script.meeting.restricted,
+        script.meeting.ended_at,
+    )
     assert after == before
 
 
 @pytest.mark.parametrize(
     "text",
-    ["#topic", "#info", "#idea", "#action", "#agreed", "#help", "#halp", "#link", "#accepted", "#rejected",
-     "#chair", "#unchair", "#nick", "#meetingname", "#meetingtopic", "#meetingname ...", "#info   "],
+    [
+        "#topic",
+        "#info",
+        "#idea",
+        "#action",
+        "#agreed",
+        "#help",
+        "#halp",
+        "#link",
+        "#accepted",
+        "#rejected",
+        "#chair",
+        "#unchair",
+        "#nick",
+        "#meetingname",
+        "#meetingtopic",
+        "#meetingname ...",
+        "#info   ",
+    ],
 )
 def test_missing_argument_gets_a_usage_line(script: Script, text: str) -> None:
     outcome = script.say(ALICE, text)
@@ -102,15 +149,35 @@ def test_missing_argument_gets_a_usage_line(script: Script, text: str) -> None:
 def test_items_of_every_kind(script: Script) -> None:
     script.say(BOB, "o/")
     script.say(ALICE, "#chair bob")
-    for text in ["#topic Review", "#info an info", "#idea an idea", "#action bob to test", "#agreed yes",
-                 "#agree also", "#accepted acc", "#accept acc2", "#rejected rej", "#reject rej2",
-                 "#help need hands", "#halp more hands", "#link https://example.org docs"]:
+    for text in [
+        "#topic Review",
+        "#info an info",
+        "#idea an idea",
+        "#action bob to test",
+        "#agreed yes",
+        "#agree also",
+        "#accepted acc",
+        "#accept acc2",
+        "#rejected rej",
+        "#reject rej2",
+        "#help need hands",
+        "#halp more hands",
+        "#link https://example.org docs",
+    ]:
         script.say(BOB, text)
     assert script.items() == [
-        (ItemKind.TOPIC, "Review"), (ItemKind.INFO, "an info"), (ItemKind.IDEA, "an idea"),
-        (ItemKind.ACTION, "bob to test"), (ItemKind.AGREED, "yes"), (ItemKind.AGREED, "also"),
-        (ItemKind.ACCEPTED, "acc"), (ItemKind.ACCEPTED, "acc2"), (ItemKind.REJECTED, "rej"),
-        (ItemKind.REJECTED, "rej2"), (ItemKind.HELP, "need hands"), (ItemKind.HELP, "more hands"),
+        (ItemKind.TOPIC, "Review"),
+        (ItemKind.INFO, "an info"),
+        (ItemKind.IDEA, "an idea"),
+        (ItemKind.ACTION, "bob to test"),
+        (ItemKind.AGREED, "yes"),
+        (ItemKind.AGREED, "also"),
+        (ItemKind.ACCEPTED, "acc"),
+        (ItemKind.ACCEPTED, "acc2"),
+        (ItemKind.REJECTED, "rej"),
+        (ItemKind.REJECTED, "rej2"),
+        (ItemKind.HELP, "need hands"),
+        (ItemKind.HELP, "more hands"),
         (ItemKind.LINK, "https://example.org docs"),
     ]
 
@@ -232,10 +299,34 @@ def test_save_and_endmeeting_publish(script: Script) -> None:
 
 def test_commands_lists_every_command_and_alias(script: Script) -> None:
     (reply,) = script.say(BOB, "#commands").replies
-    for name in ["#startmeeting", "#endmeeting", "#topic", "#meetingtopic", "#meetingname", "#info", "#idea",
-                 "#action", "#agreed", "#agree", "#accepted", "#accept", "#rejected", "#reject", "#help",
-                 "#halp", "#link", "#chair", "#unchair", "#nick", "#undo", "#save", "#lurk", "#unlurk",
-                 "#restrictlogs", "#commands"]:
+    for name in [
+        "#startmeeting",
+        "#endmeeting",
+        "#topic",
+        "#meetingtopic",
+        "#meetingname",
+        "#info",
+        "#idea",
+        "#action",
+        "#agreed",
+        "#agree",
+        "#accepted",
+        "#accept",
+        "#rejected",
+        "#reject",
+        "#help",
+        "#halp",
+        "#link",
+        "#chair",
+        "#unchair",
+        "#nick",
+        "#undo",
+        "#save",
+        "#lurk",
+        "#unlurk",
+        "#restrictlogs",
+        "#commands",
+    ]:
         assert f" {name}" in reply
 
 
@@ -256,12 +347,31 @@ def test_required_name(engine: Engine) -> None:
 
 
 def test_rebuild_from_lines_restores_everything(script: Script, engine: Engine) -> None:
-    for who, text in [(BOB, "hi"), (ALICE, "#chair bob"), (BOB, "#topic T1"), (ALICE, "#meetingname infra"),
-                      (CAROL, "#action carol and bob to do it"), (ALICE, "#lurk"), (BOB, "#info x"),
-                      (ALICE, "#undo"), (ALICE, "#restrictlogs"), (ALICE, "#unchair bob")]:
+    for who, text in [
+        (BOB, "hi"),
+        (ALICE, "#chair bob"),
+        (BOB, "#topic T1"),
+        (ALICE, "#meetingname infra"),
+        (CAROL, "#action carol and bob to do it"),
+        (ALICE, "#lurk"),
+        (BOB, "#info x"),
+        (ALICE, "#undo"),
+        (ALICE, "#restrictlogs"),
+        (ALICE, "#unchair bob"),
+    ]:
         script.say(who, text)
     original = script.meeting
     header = MeetingHeader(1, ROOM, T0, ALICE.key, "alice")
     rebuilt = engine.rebuild(header, list(original.lines))
-    for field in ["name", "title", "current_topic", "lurking", "restricted", "chairs", "items", "people", "ended_at"]:
+    for field in [
+        "name",
+        "title",
+        "current_topic",
+        "lurking",
+        "restricted",
+        "chairs",
+        "items",
+        "people",
+        "ended_at",
+    ]:
         assert getattr(rebuilt, field) == getattr(original, field), field

@@ -37,11 +37,15 @@ def store(database: AsyncEngine) -> MeetingStore:
 
 
 def line(seq: int, text: str, *, nick: str = "alice", native_id: str | None = None) -> Line:
-    return Line(seq, T0 + timedelta(seconds=seq), LineKind.SAY, nick, f"libera:{nick}", text, native_id=native_id)
+    return Line(
+        seq, T0 + timedelta(seconds=seq), LineKind.SAY, nick, f"libera:{nick}", text, native_id=native_id
+    )
 
 
 def _diff(connection: Connection) -> list[object]:
-    return list(compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata))
+    return list(
+        compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
+    )
 
 
 async def test_migrations_reach_head_and_match_the_models(database: AsyncEngine) -> None:

@@ -12,7 +12,9 @@ from meetbot.adapters.base import Submit
 from meetbot.clock import Clock
 from meetbot.events import Identity, LineKind, MessageIn, Outbound, RoomRef, Say, SetTopic
 
-CONSOLE_HELP = "Type chat lines (e.g. #startmeeting demo). /nick NAME switches speaker, /me TEXT acts, /quit ends."
+CONSOLE_HELP = (
+    "Type chat lines (e.g. #startmeeting demo). /nick NAME switches speaker, /me TEXT acts, /quit ends."
+)
 
 
 class ConsoleAdapter:

@@ -9,6 +9,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from meetbot.storage import migrate
+from meetbot.storage.meetings import MeetingStore
+
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
@@ -51,8 +54,6 @@ class Database:
     """An open database: the engine plus the repositories built on it."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        from meetbot.storage.meetings import MeetingStore
-
         self.engine = engine
         self.meetings = MeetingStore(engine)
 
@@ -60,8 +61,6 @@ class Database:
     async def open(cls, url: str) -> Database:
         """Connect; the embedded SQLite default upgrades itself, PostgreSQL must be upgraded by
         `meetbot db upgrade` (several bot processes must not race to migrate it)."""
-        from meetbot.storage import migrate
-
         engine = create_engine(url)
         if is_sqlite(url):
             await migrate.upgrade(engine)

@@ -256,7 +256,9 @@ class MeetingPlugin(Plugin):
     def unlurk(self, ctx: Context) -> None:
         ctx.require_meeting().lurking = False
 
-    @command("restrictlogs", role=Role.CHAIR, summary="publish this meeting's files readable by the owner only")
+    @command(
+        "restrictlogs", role=Role.CHAIR, summary="publish this meeting's files readable by the owner only"
+    )
     def restrictlogs(self, ctx: Context) -> None:
         ctx.require_meeting().restricted = True
         ctx.reply("Logs restricted: this meeting's files will not be world-readable.")

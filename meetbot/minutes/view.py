@@ -1,0 +1,352 @@
+"""The minutes view model: everything a template needs, as frozen plain values.
+
+Pure (no jinja2, no I/O), so the web archive, the file publisher and tests all build minutes
+from the same numbers. Templates only lay out what is computed here; the few decisions MeetBot
+users rely on (grouping, attribution, link detection) live in code where they can be tested.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from urllib.parse import quote
+
+from meetbot.domain.attribution import owners_in
+from meetbot.domain.model import Item, ItemKind, Line, Meeting
+from meetbot.events import LineKind
+
+# Every format render_all produces, in MeetBot's order plus the two new ones.
+EXTENSIONS: tuple[str, ...] = (".html", ".txt", ".log.html", ".log.txt", ".md", ".json")
+
+# MeetBot's UrlProtocols. Anything else (javascript:, data:, vbscript:) stays plain text,
+# so a user can never make a reader's browser run something by typing it.
+_URL_RE = re.compile(r"(?:https?|irc|ftp|mailto|ssh)://[^\s]*[^\s.)]", re.IGNORECASE)
+
+# MeetBot's HTML log highlights "nick: ..." lines: someone being addressed.
+_ADDRESSEE_RE = re.compile(r"(\S+:)(?= )")
+
+# URL characters left as typed ("%" too, so existing escapes survive); everything else
+# (quotes, <, >, spaces, backslashes, backticks, non-ASCII) is percent-encoded before it
+# reaches an attribute, so an href can't end early whatever the template's quoting.
+_HREF_SAFE = "!#$%&()*+,/:;=?@[]~-._"
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingLinks:
+    """Where the sibling files of one set of minutes live.
+
+    `stem` is the last path component without extension (`nova.2019-01-03-14.00`), so the
+    minutes link to `<stem>.log.html` relatively and keep working when the archive is moved.
+    `url_stem` is the same stem as an absolute, already percent-quoted URL, when the publisher
+    knows its base URL.
+    """
+
+    stem: str
+    url_stem: str | None = None
+
+    def href(self, extension: str) -> str:
+        # Quote everything, ":" included, so a stem can never be read as a URL scheme.
+        return quote(self.stem + extension, safe="")
+
+    def url(self, extension: str) -> str | None:
+        if self.url_stem is None:
+            return None
+        return self.url_stem + quote(extension, safe="")
+
+
+@dataclass(frozen=True, slots=True)
+class TextPart:
+    """A run of user text; `href` is set only for a URL with an allowed scheme."""
+
+    text: str
+    href: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkParts:
+    """A `#link` text split MeetBot's way: prefix, the first URL, the rest."""
+
+    prefix: str
+    url: str
+    href: str
+    suffix: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    kind: str
+    label: str  # "" for INFO and TOPIC, which MeetBot prints without a type
+    text: str
+    nick: str
+    time: str  # HH:MM:SS UTC
+    at: str  # ISO 8601 UTC
+    line: int
+    anchor: str
+    link: LinkParts | None = None
+    owners: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TopicView:
+    """A numbered topic and its items; `heading` is None for items before the first #topic."""
+
+    heading: ItemView | None
+    items: tuple[ItemView, ...]
+
+    @property
+    def title(self) -> str | None:
+        return self.heading.text if self.heading else None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionView:
+    text: str
+    owners: tuple[str, ...]
+    nick: str
+    time: str
+    line: int
+    anchor: str
+
+
+@dataclass(frozen=True, slots=True)
+class PersonActions:
+    nick: str
+    actions: tuple[ActionView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AttendeeView:
+    nick: str
+    lines: int
+    is_bot: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LogLineView:
+    seq: int
+    anchor: str
+    time: str
+    at: str
+    kind: str  # a LineKind value
+    nick: str
+    text: str  # verbatim, for the text log
+    is_bot: bool
+    lead: str  # a leading "#command " or "nick:" MeetBot highlights, else ""
+    lead_class: str  # "topic", "cmd", "hi" or ""
+    parts: tuple[TextPart, ...]  # the rest of the text, URLs split out
+
+    @property
+    def is_speech(self) -> bool:
+        return LineKind(self.kind).is_speech
+
+
+@dataclass(frozen=True, slots=True)
+class FileUrl:
+    extension: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class MinutesView:
+    meeting_id: int | None
+    name: str  # the series name used in file names
+    title: str  # MeetBot's page title: "#chan: <title>" or "#chan Meeting"
+    meeting_title: str | None  # what #meetingtopic set, unadorned
+    network: str
+    room: str
+    started_by: str
+    chairs: tuple[str, ...]
+    start_time: str  # HH:MM:SS UTC
+    started_at: str  # ISO 8601 UTC
+    end_time: str | None  # None while the meeting is still open (#save)
+    ended_at: str | None
+    topics: tuple[TopicView, ...]
+    items: tuple[ItemView, ...]
+    actions: tuple[ActionView, ...]
+    actions_by_person: tuple[PersonActions, ...]
+    unassigned_actions: tuple[ActionView, ...]
+    attendees: tuple[AttendeeView, ...]
+    log: tuple[LogLineView, ...]
+    links: MeetingLinks
+    log_href: str  # relative link to the HTML log
+    minutes_href: str
+    full_logs: str  # the log's absolute URL when known, else the relative one (text formats)
+    urls: tuple[FileUrl, ...]
+    generator: str
+
+
+def _href(url: str) -> str:
+    return quote(url, safe=_HREF_SAFE)
+
+
+@lru_cache(maxsize=32)
+def _command_re(prefix: str) -> re.Pattern[str]:
+    # A letter must follow the prefix, so "#1234" (a ticket) and "# comment" are not commands.
+    return re.compile(rf"({re.escape(prefix)}[^\W\d_]\S*[ \t]*)(.*)", re.DOTALL)
+
+
+def find_link(text: str) -> LinkParts | None:
+    """MeetBot's `#link` rule: the first URL, without a trailing `.` or `)`, splits the text."""
+    match = _URL_RE.search(text)
+    if match is None:
+        return None
+    url = match.group(0)
+    return LinkParts(text[: match.start()], url, _href(url), text[match.end() :])
+
+
+def split_urls(text: str) -> tuple[TextPart, ...]:
+    """`text` cut into plain runs and linked URLs, for the HTML log."""
+    parts: list[TextPart] = []
+    pos = 0
+    for match in _URL_RE.finditer(text):
+        if match.start() > pos:
+            parts.append(TextPart(text[pos : match.start()]))
+        parts.append(TextPart(match.group(0), _href(match.group(0))))
+        pos = match.end()
+    if pos < len(text) or not parts:
+        parts.append(TextPart(text[pos:]))
+    return tuple(parts)
+
+
+def _utc(at: datetime) -> datetime:
+    # Stored times are aware UTC; a naive one (a hand-built test meeting) is taken as UTC
+    # rather than as the renderer's local time, which would make output machine-dependent.
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def hms(at: datetime) -> str:
+    return _utc(at).strftime("%H:%M:%S")
+
+
+def iso(at: datetime) -> str:
+    return _utc(at).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def page_title(meeting: Meeting) -> str:
+    if meeting.title:
+        return f"{meeting.room.room}: {meeting.title}"
+    return f"{meeting.room.room} Meeting"
+
+
+def _item_view(item: Item, nicks: Sequence[str]) -> ItemView:
+    label = "" if item.kind in (ItemKind.INFO, ItemKind.TOPIC) else item.kind.value
+    return ItemView(
+        kind=item.kind.value,
+        label=label,
+        text=item.text,
+        nick=item.nick,
+        time=hms(item.at),
+        at=iso(item.at),
+        line=item.line_seq,
+        anchor=f"l-{item.line_seq}",
+        link=find_link(item.text) if item.kind is ItemKind.LINK else None,
+        owners=tuple(owners_in(item.text, nicks)) if item.kind is ItemKind.ACTION else (),
+    )
+
+
+def _group_topics(items: Iterable[ItemView]) -> tuple[TopicView, ...]:
+    groups: list[TopicView] = []
+    heading: ItemView | None = None
+    members: list[ItemView] = []
+    for item in items:
+        if item.kind == ItemKind.TOPIC:
+            # Items before the first topic form an unnamed group, but only if there are any.
+            if heading is not None or members:
+                groups.append(TopicView(heading, tuple(members)))
+            heading, members = item, []
+        else:
+            members.append(item)
+    if heading is not None or members:
+        groups.append(TopicView(heading, tuple(members)))
+    return tuple(groups)
+
+
+def _action_view(item: ItemView) -> ActionView:
+    return ActionView(item.text, item.owners, item.nick, item.time, item.line, item.anchor)
+
+
+def _by_person(actions: Sequence[ActionView]) -> tuple[tuple[PersonActions, ...], tuple[ActionView, ...]]:
+    owned: dict[str, list[ActionView]] = {}
+    names: dict[str, str] = {}
+    for action in actions:
+        for nick in action.owners:
+            names.setdefault(nick.casefold(), nick)
+            owned.setdefault(nick.casefold(), []).append(action)
+    people = tuple(PersonActions(names[key], tuple(owned[key])) for key in sorted(owned))
+    # MeetBot dropped the bucket when exactly one action was unassigned; keep every one.
+    return people, tuple(action for action in actions if not action.owners)
+
+
+def _log_line(line: Line, prefixes: Sequence[str]) -> LogLineView:
+    lead, lead_class, rest = "", "", line.text
+    if line.kind in (LineKind.SAY, LineKind.NOTICE):
+        for prefix in prefixes:
+            match = _command_re(prefix).match(line.text)
+            if match:
+                lead, rest = match.group(1), match.group(2)
+                word = lead[len(prefix) :].strip().casefold()
+                lead_class = "topic" if word == "topic" else "cmd"
+                break
+        else:
+            hilight = _ADDRESSEE_RE.match(line.text)
+            if hilight:
+                lead, lead_class, rest = hilight.group(1), "hi", line.text[hilight.end() :]
+    return LogLineView(
+        seq=line.seq,
+        anchor=f"l-{line.seq}",
+        time=hms(line.at),
+        at=iso(line.at),
+        kind=line.kind.value,
+        nick=line.nick,
+        text=line.text,
+        is_bot=line.is_bot,
+        lead=lead,
+        lead_class=lead_class,
+        parts=split_urls(rest) if rest else (),
+    )
+
+
+def build_view(
+    meeting: Meeting,
+    links: MeetingLinks,
+    *,
+    generator: str,
+    command_prefixes: Sequence[str] = ("#",),
+) -> MinutesView:
+    """The minutes of `meeting` (taken as finished state) as plain values for the templates."""
+    nicks = meeting.attendee_nicks()
+    items = tuple(_item_view(item, nicks) for item in meeting.items)
+    actions = tuple(_action_view(item) for item in items if item.kind == ItemKind.ACTION)
+    by_person, unassigned = _by_person(actions)
+    log_href = links.href(".log.html")
+    urls = tuple(FileUrl(ext, url) for ext in EXTENSIONS if (url := links.url(ext)) is not None)
+    return MinutesView(
+        meeting_id=meeting.id,
+        name=meeting.series_name,
+        title=page_title(meeting),
+        meeting_title=meeting.title,
+        network=meeting.room.network,
+        room=meeting.room.room,
+        started_by=meeting.owner_nick,
+        chairs=tuple(meeting.chairs.values()),
+        start_time=hms(meeting.started_at),
+        started_at=iso(meeting.started_at),
+        end_time=hms(meeting.ended_at) if meeting.ended_at else None,
+        ended_at=iso(meeting.ended_at) if meeting.ended_at else None,
+        topics=_group_topics(items),
+        items=items,
+        actions=actions,
+        actions_by_person=by_person,
+        unassigned_actions=unassigned,
+        attendees=tuple(AttendeeView(p.nick, p.lines, p.is_bot) for p in meeting.people_present()),
+        log=tuple(_log_line(line, command_prefixes) for line in meeting.lines),
+        links=links,
+        log_href=log_href,
+        minutes_href=links.href(".html"),
+        full_logs=links.url(".log.html") or log_href,
+        urls=urls,
+        generator=generator,
+    )

@@ -1,0 +1,249 @@
+"""Publishing: file names from MeetBot's pattern, and safe atomic writes."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from meetbot.domain.model import Meeting
+from meetbot.events import RoomRef
+from meetbot.minutes.render import render_all
+from meetbot.publish import (
+    DEFAULT_PATTERN,
+    Publisher,
+    UnsafePathError,
+    links_for,
+    minutes_basename,
+    url_for,
+)
+from meetbot.publish.paths import check_relative
+
+START = datetime(2019, 1, 3, 14, 0, 27, tzinfo=UTC)
+
+
+def meeting(name: str | None = "nova", room: str = "#openstack-meeting", network: str = "OFTC") -> Meeting:
+    return Meeting(RoomRef(network, room), START, "oftc:alice", "alice", name=name)
+
+
+# --- paths ---------------------------------------------------------------------------------
+
+
+def test_default_pattern_matches_openstack_layout() -> None:
+    assert minutes_basename(meeting(), DEFAULT_PATTERN) == PurePosixPath("nova/2019/nova.2019-01-03-14.00")
+
+
+def test_name_falls_back_to_the_channel() -> None:
+    assert str(minutes_basename(meeting(None), DEFAULT_PATTERN)).startswith("openstack-meeting/2019/")
+
+
+def test_channel_and_network_placeholders() -> None:
+    pattern = "{network}/{channel}/%Y-%m-%d/{name}.%Y-%m-%d-%H.%M"
+    expected = "oftc/openstack-meeting/2019-01-03/nova.2019-01-03-14.00"
+    assert str(minutes_basename(meeting(), pattern)) == expected
+
+
+def test_time_zone_conversion() -> None:
+    pattern = "{name}.%F-%H.%M"
+    assert str(minutes_basename(meeting(), pattern, tz="America/New_York")) == "nova.2019-01-03-09.00"
+    assert str(minutes_basename(meeting(), pattern, tz="Asia/Kolkata")) == "nova.2019-01-03-19.30"
+    with pytest.raises(ValueError, match="time zone"):
+        minutes_basename(meeting(), DEFAULT_PATTERN, tz="Not/AZone")
+    with pytest.raises(ValueError, match="time zone"):
+        minutes_basename(meeting(), DEFAULT_PATTERN, tz="../../etc/passwd")
+
+
+def test_percent_in_a_value_stays_literal() -> None:
+    assert str(minutes_basename(meeting("100%Y"), "{name}")) == "100%Y"
+
+
+def test_literal_braces_in_pattern() -> None:
+    assert str(minutes_basename(meeting(), "{{x}}{name}")) == "{x}nova"
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "../{name}",
+        "{name}/../../etc/passwd",
+        "/srv/{name}",
+        "{name}//x",
+        "{name}/./x",
+        "{name}/",
+        "",
+        "{name}\\..\\x",
+        "{name}\x00",
+        "{name}\n",
+        "{name}%n",  # strftime newline
+        "{name}\u202ecod.exe",  # bidi override disguising a name
+        "{name.__class__}",
+        "{name!r}",
+        "{name:>300}",
+        "{unknown}",
+        "{0}",
+        "{name",
+        "x" * 300,
+    ],
+)
+def test_unsafe_patterns_refused(pattern: str) -> None:
+    with pytest.raises(UnsafePathError):
+        minutes_basename(meeting(), pattern)
+
+
+@pytest.mark.parametrize("name", ["../../etc", "a/../..", "..", ".", "a/b", "a\\b", "x\x07", "x\x00"])
+def test_unsafe_names_refused(name: str) -> None:
+    # The engine normalises names; a bug there must still not write outside the archive.
+    with pytest.raises(UnsafePathError):
+        minutes_basename(meeting(name), "{name}/%Y/{name}")
+
+
+def test_empty_channel_name_refused() -> None:
+    with pytest.raises(UnsafePathError):
+        minutes_basename(meeting(None, room="#"), "{channel}/x")
+
+
+def test_check_relative() -> None:
+    assert check_relative("a/b.c") == PurePosixPath("a/b.c")
+    for bad in ("/a", "a/../b", "a//b", "", "a/\x1fb"):
+        with pytest.raises(UnsafePathError):
+            check_relative(bad)
+
+
+def test_urls_are_quoted_and_joined_once() -> None:
+    assert url_for("https://x.org/meetings/", "a b/c#d?.html") == "https://x.org/meetings/a%20b/c%23d%3F.html"
+    assert url_for("https://x.org/meetings", "n/ü.html") == "https://x.org/meetings/n/%C3%BC.html"
+
+
+def test_links_for_agrees_with_the_renderer() -> None:
+    links = links_for(PurePosixPath("nova/2019/nova.2019-01-03-14.00"), "https://x.org/m/")
+    assert links.href(".log.html") == "nova.2019-01-03-14.00.log.html"
+    assert links.url(".log.html") == "https://x.org/m/nova/2019/nova.2019-01-03-14.00.log.html"
+    assert links_for(PurePosixPath("a"), None).url(".html") is None
+    with pytest.raises(UnsafePathError):
+        links_for(PurePosixPath("../a"), None)
+
+
+# --- files ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def umask() -> Iterator[None]:
+    # A strict umask proves the modes are set explicitly, not inherited.
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+async def test_publish_writes_every_file(tmp_path: Path, umask: None) -> None:
+    publisher = Publisher(tmp_path / "pub", "https://x.org/meetings")
+    base = PurePosixPath("nova/2019/nova.2019-01-03-14.00")
+    files = render_all(meeting(), publisher.links(base), generator="meetbot test")
+    published = await publisher.publish(base, files)
+    assert [p.extension for p in published] == list(files)
+    for item in published:
+        assert item.path == tmp_path / "pub" / (str(base) + item.extension)
+        assert item.path.read_text(encoding="utf-8") == files[item.extension]
+        assert mode(item.path) == 0o644
+        assert item.url == f"https://x.org/meetings/{base}{item.extension}"
+        assert item.url == publisher.links(base).url(item.extension)
+    # No temporary files are left behind.
+    assert names(tmp_path / "pub/nova/2019") == sorted(f"nova.2019-01-03-14.00{ext}" for ext in files)
+
+
+async def test_restricted_mode_and_no_base_url(tmp_path: Path, umask: None) -> None:
+    publisher = Publisher(tmp_path, None, restricted_mode=0o640)
+    published = await publisher.publish(PurePosixPath("a/b"), {".log.txt": "x\n"}, restricted=True)
+    assert mode(published[0].path) == 0o640
+    assert published[0].url is None
+
+
+async def test_overwrite_is_atomic_replace(tmp_path: Path) -> None:
+    publisher = Publisher(tmp_path, None)
+    first = (await publisher.publish(PurePosixPath("m"), {".txt": "one"}))[0].path
+    inode = first.stat().st_ino
+    await publisher.publish(PurePosixPath("m"), {".txt": "two"})
+    assert first.read_text() == "two"
+    assert first.stat().st_ino != inode  # a new file renamed over the old one, not rewritten
+    assert names(tmp_path) == ["m.txt"]
+
+
+async def test_failed_write_leaves_old_file_and_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publisher = Publisher(tmp_path, None)
+    await publisher.publish(PurePosixPath("m"), {".txt": "old"})
+
+    def broken_replace(src: str, dst: str) -> None:
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk on fire"):
+        await publisher.publish(PurePosixPath("m"), {".txt": "new"})
+    assert (tmp_path / "m.txt").read_text() == "old"
+    assert names(tmp_path) == ["m.txt"]
+
+
+async def test_symlinked_directory_pointing_outside_is_refused(tmp_path: Path) -> None:
+    root, outside = tmp_path / "pub", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / "nova").symlink_to(outside, target_is_directory=True)
+    publisher = Publisher(root, None)
+    with pytest.raises(UnsafePathError):
+        await publisher.publish(PurePosixPath("nova/2019/x"), {".html": "pwned"})
+    assert names(outside) == []
+
+
+async def test_symlinked_file_pointing_outside_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "pub"
+    root.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    (root / "x.html").symlink_to(victim)
+    with pytest.raises(UnsafePathError):
+        await Publisher(root, None).publish(PurePosixPath("x"), {".html": "pwned"})
+    assert victim.read_text() == "precious"
+
+
+async def test_symlink_inside_the_archive_is_fine(tmp_path: Path) -> None:
+    root = tmp_path / "pub"
+    (root / "real").mkdir(parents=True)
+    (root / "alias").symlink_to(root / "real", target_is_directory=True)
+    await Publisher(root, None).publish(PurePosixPath("alias/x"), {".txt": "ok"})
+    assert (root / "real/x.txt").read_text() == "ok"
+
+
+async def test_publish_dir_may_itself_be_a_symlink(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "pub").symlink_to(tmp_path / "data", target_is_directory=True)
+    published = await Publisher(tmp_path / "pub", None).publish(PurePosixPath("a/x"), {".txt": "ok"})
+    assert published[0].path == tmp_path / "pub/a/x.txt"
+    assert (tmp_path / "data/a/x.txt").read_text() == "ok"
+
+
+@pytest.mark.parametrize("extension", ["", "html", "./x", "/../../x", ".a/b", ".html\x00", ". ", ".x" * 5])
+async def test_bad_extensions_refused(tmp_path: Path, extension: str) -> None:
+    with pytest.raises(UnsafePathError):
+        await Publisher(tmp_path, None).publish(PurePosixPath("m"), {".txt": "ok", extension: "x"})
+    assert names(tmp_path) == []  # nothing written when any name is bad
+
+
+@pytest.mark.parametrize("basename", ["../m", "/etc/m", "a/../../m", "."])
+async def test_bad_basenames_refused(tmp_path: Path, basename: str) -> None:
+    with pytest.raises(UnsafePathError):
+        await Publisher(tmp_path / "pub", None).publish(PurePosixPath(basename), {".txt": "x"})
+    assert not (tmp_path / "m.txt").exists()
