@@ -3,12 +3,14 @@
 Accepted lines (anything else, e.g. `***` join lines or `# comments`, is skipped and counted):
     HH:MM:SS <nick> text        [HH:MM:SS] <nick> text        HH:MM <nick> text
     HH:MM:SS * nick action      [HH:MM:SS] * nick action      HH:MM * nick action
-Logs carry times only: the date comes from the caller, and a time earlier than the previous
+An indented `| text` line continues the previous message (how meetbot writes multi-line
+messages). Logs carry times only: the date comes from the caller, and a time earlier than the previous
 line's means the log crossed midnight.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ _STAMP = r"^\[?(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?\]?[ \t]+"
 # Mode prefixes some clients show before a nick: <@op>, <+voice>.
 _SAY = re.compile(_STAMP + r"<[ @+%&~]?(?P<nick>[^>\s]+)>(?: (?P<text>.*))?$")
 _ACTION = re.compile(_STAMP + r"\*[ \t]+(?P<nick>[^\s*]+)(?: (?P<text>.*))?$")
+_CONTINUATION = re.compile(r"^[ \t]+\| ?(?P<text>.*)$")
 _DATE_IN_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 
 
@@ -55,6 +58,11 @@ def parse_log(text_lines: Iterable[str], day: date) -> ParsedLog:
     for number, original in enumerate(text_lines, 1):
         raw = original.rstrip("\r\n")
         if not raw.strip():
+            continue
+        continued = _CONTINUATION.match(raw)
+        if continued is not None and lines:
+            previous_line = lines[-1]
+            lines[-1] = dataclasses.replace(previous_line, text=f"{previous_line.text}\n{continued['text']}")
             continue
         match = _SAY.match(raw)
         kind = LineKind.SAY

@@ -52,6 +52,12 @@ def test_unicode_nicks_and_text() -> None:
     assert (line.nick, line.text) == ("Üţáhraptõr", "Nick with accents.")
 
 
+def test_continuation_lines_belong_to_their_message() -> None:
+    log = ["10:00:00 <bob> first line", "               | #endmeeting", "10:00:01 <bob> next"]
+    parsed = parse_log(log, DAY)
+    assert [line.text for line in parsed.lines] == ["first line\n#endmeeting", "next"]
+
+
 def test_date_from_name() -> None:
     assert date_from_name("nova.2019-01-03-14.00.log.txt") == date(2019, 1, 3)
     assert date_from_name("meeting.log") is None
