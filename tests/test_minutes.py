@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from meetbot.domain.model import Item, ItemKind, Line, Meeting, Person
 from meetbot.events import LineKind, RoomRef
 from meetbot.minutes.render import md_escape, md_url, render_all
-from meetbot.minutes.view import EXTENSIONS, MeetingLinks, build_view, find_link, split_urls
+from meetbot.minutes.view import EXTENSIONS, MeetingLinks, build_view, event_phrase, find_link, split_urls
 
 GOLDEN = Path(__file__).parent / "golden"
 GENERATOR = "meetbot 0.1.0"
@@ -323,15 +323,15 @@ def test_log_txt_is_replayable_shape() -> None:
         "14:00:01 <alice> hello",
         "14:00:02 * bob waves",
         "14:00:03 <bot> note",
-        "14:00:04 *** carol join",
-        "14:00:05 *** carol part",
-        "14:00:06 *** carol quit",
-        "14:00:07 *** carol kick",
-        "14:00:08 *** carol nick",
-        "14:00:10 *** topic is now x",
+        "14:00:04 *** carol has joined",
+        "14:00:05 *** carol has left (carol part)",
+        "14:00:06 *** carol has quit (carol quit)",
+        "14:00:07 *** carol was kicked (carol kick)",
+        "14:00:08 *** carol is now known as carol nick",
+        "14:00:10 *** alice changed the topic to: topic is now x",
         "14:00:11 <alice> first",
-        "14:00:11 <alice> second",
-        "14:00:11 <alice> third",
+        "                 | second",
+        "                 | third",
     ]
 
 
@@ -616,7 +616,7 @@ def test_hostile_text_formats_are_verbatim(hostile: dict[str, str]) -> None:
         elif line.kind.is_speech:
             assert f"{line.at:%H:%M:%S} <{line.nick}> {line.text}" in log
         else:
-            assert f"{line.at:%H:%M:%S} *** {line.text}" in log
+            assert f"{line.at:%H:%M:%S} *** {event_phrase(line)}" in log
     flat = " ".join(hostile[".txt"].split())
     for text in HOSTILE:
         assert " ".join(text.split()) in flat

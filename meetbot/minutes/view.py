@@ -280,8 +280,28 @@ def _by_person(actions: Sequence[ActionView]) -> tuple[tuple[PersonActions, ...]
     return people, tuple(action for action in actions if not action.owners)
 
 
+# Membership and topic lines store only their argument (reason, new nick, new topic); the log
+# reads them as a sentence.
+_EVENT_PHRASES = {
+    LineKind.JOIN: "{nick} has joined",
+    LineKind.PART: "{nick} has left{reason}",
+    LineKind.QUIT: "{nick} has quit{reason}",
+    LineKind.KICK: "{nick} was kicked{reason}",
+    LineKind.NICK: "{nick} is now known as {text}",
+    LineKind.TOPIC: "{nick} changed the topic to: {text}",
+}
+
+
+def event_phrase(line: Line) -> str:
+    phrase = _EVENT_PHRASES.get(line.kind)
+    if phrase is None:
+        return line.text
+    return phrase.format(nick=line.nick, text=line.text, reason=f" ({line.text})" if line.text else "")
+
+
 def _log_line(line: Line, prefixes: Sequence[str]) -> LogLineView:
-    lead, lead_class, rest = "", "", line.text
+    text = line.text if line.kind.is_speech else event_phrase(line)
+    lead, lead_class, rest = "", "", text
     if line.kind in (LineKind.SAY, LineKind.NOTICE):
         for prefix in prefixes:
             match = _command_re(prefix).match(line.text)
@@ -301,7 +321,7 @@ def _log_line(line: Line, prefixes: Sequence[str]) -> LogLineView:
         at=iso(line.at),
         kind=line.kind.value,
         nick=line.nick,
-        text=line.text,
+        text=text,
         is_bot=line.is_bot,
         lead=lead,
         lead_class=lead_class,
