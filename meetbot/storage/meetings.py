@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from meetbot.domain.model import Line, Meeting
@@ -36,7 +36,12 @@ def _translate_outages(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitab
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await method(*args, **kwargs)
-        except (OperationalError, InterfaceError) as error:
+        except (OperationalError, InterfaceError, OSError) as error:
+            # OSError: asyncpg's refused connects reach us unwrapped while the server is down.
+            raise StorageUnavailableError(str(error).splitlines()[0]) from error
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
             raise StorageUnavailableError(str(error).splitlines()[0]) from error
 
     return wrapper

@@ -1,0 +1,134 @@
+"""A database restart mid-meeting loses no line: a real PostgreSQL server of the test's own is
+stopped while people keep talking, then started again; every line lands, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from meetbot.app import build_app
+from meetbot.config import Settings
+from meetbot.events import Identity, MessageIn, Outbound, RoomRef
+from meetbot.storage import migrate
+from meetbot.storage.database import create_engine
+from tests.conftest import PG_REQUIRED, T0
+
+PG_BINARIES = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+ROOM = RoomRef("libera", "#restart")
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+
+@dataclass
+class PrivateServer:
+    bindir: Path
+    data: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def ctl(self, *args: str) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", str(self.bindir / "pg_ctl"), "-D", str(self.data), *args],
+            check=True, capture_output=True, timeout=60,
+        )
+
+    def start(self) -> None:
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.data.parent} -c fsync=off"
+        self.ctl("-l", str(self.data.parent / "log"), "-w", "-o", options, "start")
+
+    def stop(self) -> None:
+        # "immediate" is the harshest stop PostgreSQL has: no checkpoint, connections cut.
+        self.ctl("-m", "immediate", "-w", "stop")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def private_server() -> Iterator[PrivateServer]:
+    if not PG_BINARIES or os.geteuid() != 0 or shutil.which("runuser") is None:
+        reason = "needs PostgreSQL's server binaries and root (to run them as the postgres user)"
+        if PG_REQUIRED:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    home = Path(tempfile.mkdtemp(prefix="meetbot-pg-restart-"))
+    shutil.chown(home, "postgres", "postgres")
+    server = PrivateServer(PG_BINARIES[-1].parent, home / "data", _free_port())
+    subprocess.run(
+        ["runuser", "-u", "postgres", "--", str(server.bindir / "initdb"), "-D", str(server.data),
+         "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-instructions"],
+        check=True, capture_output=True, timeout=120,
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        subprocess.run(["runuser", "-u", "postgres", "--", str(server.bindir / "pg_ctl"), "-D", str(server.data),
+                        "-m", "immediate", "stop"], capture_output=True, timeout=60, check=False)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+class _Quiet:
+    network, bot_nick = "libera", "meetbot"
+
+    async def run(self, submit: object) -> None:
+        return None
+
+    async def send(self, message: Outbound) -> None:
+        return None
+
+
+async def test_a_database_restart_loses_no_line(private_server: PrivateServer, tmp_path: Path) -> None:
+    database = create_engine(private_server.url)
+    await migrate.upgrade(database)
+    await database.dispose()
+    app = await build_app(Settings(), [_Quiet()], database_url=private_server.url, publish_dir=tmp_path)
+    alice = Identity("libera", "alice", account="alice")
+
+    def said(n: int, text: str) -> MessageIn:
+        return MessageIn(ROOM, alice, text, T0 + timedelta(seconds=n))
+
+    try:
+        app.dispatcher.submit(said(0, "#startmeeting restart drill"))
+        app.dispatcher.submit(said(1, "#topic before"))
+        await app.dispatcher.drain()
+
+        await asyncio.to_thread(private_server.stop)
+        for n in range(2, 12):  # people keep talking while the database is down
+            app.dispatcher.submit(said(n, f"line {n} while the database is down"))
+        app.dispatcher.submit(said(12, "#info said during the outage"))
+        await asyncio.sleep(1.5)
+        await asyncio.to_thread(private_server.start)
+        app.dispatcher.submit(said(13, "#endmeeting"))
+        await asyncio.wait_for(app.dispatcher.drain(), timeout=60)
+
+        (header,) = await app.database.meetings.meetings_in(ROOM)
+        lines = await app.database.meetings.lines(header.id)
+        people = [line.text for line in lines if not line.is_bot]
+        assert people == [
+            "#startmeeting restart drill", "#topic before",
+            *(f"line {n} while the database is down" for n in range(2, 12)),
+            "#info said during the outage", "#endmeeting",
+        ]
+        assert [line.seq for line in lines] == list(range(1, len(lines) + 1))
+        assert await app.database.meetings.open_meeting(ROOM) is None
+        minutes = next(tmp_path.rglob("*.txt")).read_text(encoding="utf-8")
+        assert "said during the outage" in minutes
+    finally:
+        await app.close()
