@@ -7,6 +7,7 @@ discarded, so a meeting's whole state (chairs, topic, items, name, lurk) comes b
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +16,8 @@ from meetbot.commands import DEFAULT_PREFIXES, CommandCall, CommandParser
 from meetbot.domain.model import Line, Meeting, Person
 from meetbot.events import Identity, LineKind, RoomRef
 from meetbot.plugin import ChangeTopic, CommandSpec, Context, Effect, Plugin, Reply, Role, Scope
+
+log = logging.getLogger(__name__)
 
 
 class DuplicateCommandError(ValueError):
@@ -117,7 +120,7 @@ class Engine:
             self._run(spec, ctx, meeting)
         else:
             for handler in self.listeners:
-                handler(ctx)
+                _guarded(handler, ctx, None)
         outcome.items_changed = meeting.items_revision != revision
         outcome.state_changed = outcome.items_changed or _fingerprint(meeting) != before
         outcome.ended = meeting.ended_at is not None
@@ -158,7 +161,7 @@ class Engine:
         if spec.needs_args and not ctx.args:
             ctx.reply(f"Usage: {spec.usage}")
             return
-        spec.handler(ctx)
+        _guarded(spec.handler, ctx, f"#{spec.name}")
 
     @staticmethod
     def _visible(meeting: Meeting, effects: list[Effect]) -> list[Effect]:
@@ -181,6 +184,24 @@ class Engine:
             person.nick = line.nick
             person.lines += 1
             person.is_bot = person.is_bot or line.is_bot
+
+
+def _guarded(handler: Callable[[Context], None], ctx: Context, name: str | None) -> None:
+    """A plugin bug must not stop a room, nor stop a meeting being rebuilt from its lines (the
+    same line fails the same way then): log it, say so once, carry on."""
+    try:
+        handler(ctx)
+    except Exception:
+        if not ctx.replaying:
+            log.exception(
+                "plugin handler %s failed on line %s",
+                getattr(handler, "__qualname__", handler),
+                ctx.line.seq if ctx.line else None,
+            )
+            if name is not None:
+                ctx.reply(
+                    f"{ctx.nick}: {name} failed (a bug, now logged for the admins); the line is recorded."
+                )
 
 
 def _fingerprint(meeting: Meeting) -> tuple[object, ...]:

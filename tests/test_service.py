@@ -1,0 +1,105 @@
+"""The service with a real SQLite database: lines are stored before commands act, a failing
+handler loses nothing, rooms don't wait on each other, and bot replies are logged."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from meetbot.app import App, build_app
+from meetbot.config import Settings
+from meetbot.events import Identity, MessageIn, Outbound, RoomRef, Say
+from meetbot.plugin import Context, Plugin, command
+from tests.conftest import T0
+
+ALICE = Identity("libera", "alice", account="alice")
+
+
+class Recorder:
+    network, bot_nick = "libera", "meetbot"
+
+    def __init__(self) -> None:
+        self.sent: list[Outbound] = []
+
+    async def run(self, submit: object) -> None:
+        return None
+
+    async def send(self, message: Outbound) -> None:
+        self.sent.append(message)
+
+
+class Exploding(Plugin):
+    """A third-party plugin with a bug."""
+
+    name = "exploding"
+
+    @command("explode")
+    def explode(self, ctx: Context) -> None:
+        raise RuntimeError("plugin bug")
+
+
+@pytest.fixture
+async def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[App, Recorder]]:
+    import meetbot.app
+
+    real_load = meetbot.app.load_plugins
+    monkeypatch.setattr(meetbot.app, "load_plugins", lambda settings: [*real_load(settings), Exploding()])
+    recorder = Recorder()
+    built = await build_app(
+        Settings(),
+        [recorder],
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        publish_dir=tmp_path,
+    )
+    yield built, recorder
+    await built.close()
+
+
+def said(room: RoomRef, n: int, text: str) -> MessageIn:
+    return MessageIn(room, ALICE, text, T0 + timedelta(seconds=n))
+
+
+async def test_a_crashing_handler_loses_no_line_and_the_room_goes_on(app: tuple[App, Recorder]) -> None:
+    bot, recorder = app
+    room = RoomRef("libera", "#a")
+    for n, text in enumerate(["#startmeeting x", "#explode now", "#info after the crash", "#endmeeting"]):
+        bot.dispatcher.submit(said(room, n, text))
+    await bot.dispatcher.drain()
+    (header,) = await bot.database.meetings.meetings_in(room)
+    texts = [line.text for line in await bot.database.meetings.lines(header.id) if not line.is_bot]
+    assert texts == ["#startmeeting x", "#explode now", "#info after the crash", "#endmeeting"]
+    said_texts = [m.text for m in recorder.sent if isinstance(m, Say)]
+    assert "#explode failed (a bug, now logged for the admins)" in said_texts[1]
+    assert said_texts[-1].startswith("Meeting ended at 16:00:03 UTC. Minutes: ")
+
+
+async def test_rooms_are_independent_and_bot_replies_are_logged(app: tuple[App, Recorder]) -> None:
+    bot, _ = app
+    rooms = [RoomRef("libera", f"#room{i}") for i in range(3)]
+    for n in range(5):
+        for room in rooms:
+            bot.dispatcher.submit(said(room, n, "#startmeeting" if n == 0 else f"line {n} in {room.room}"))
+    await bot.dispatcher.drain()
+    for room in rooms:
+        (header,) = await bot.database.meetings.meetings_in(room)
+        lines = await bot.database.meetings.lines(header.id)
+        assert [line.text for line in lines if not line.is_bot][1:] == [
+            f"line {n} in {room.room}" for n in range(1, 5)
+        ]
+        (bot_line,) = [line for line in lines if line.is_bot]
+        assert bot_line.seq == 2
+        assert bot_line.text.startswith("Meeting started")
+        assert bot_line.sender_key == "libera:@bot"
+
+
+async def test_outside_a_meeting_nothing_is_logged(app: tuple[App, Recorder]) -> None:
+    bot, recorder = app
+    room = RoomRef("libera", "#quiet")
+    bot.dispatcher.submit(said(room, 0, "#info no meeting here"))
+    bot.dispatcher.submit(said(room, 1, "#commands"))
+    await bot.dispatcher.drain()
+    assert await bot.database.meetings.meetings_in(room) == []
+    assert next(m.text for m in recorder.sent if isinstance(m, Say)).startswith("Available commands:")
