@@ -203,8 +203,8 @@ def test_kill_9_mid_meeting_loses_nothing(tmp_path: Path) -> None:
     assert process.stdin is not None
     process.stdin.write("\n".join(first_half) + "\n")
     process.stdin.flush()
-    # 6 typed chat lines (nick changes are logged too) plus the bot's two replies.
-    _wait_for_lines(tmp_path / "meetbot.db", 9)
+    # 5 typed chat lines plus the bot's two replies (meeting started, current chairs).
+    _wait_for_lines(tmp_path / "meetbot.db", 7)
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
 
@@ -229,8 +229,10 @@ def test_kill_9_mid_meeting_loses_nothing(tmp_path: Path) -> None:
 
 
 def test_run_with_no_config_is_a_local_console(tmp_path: Path) -> None:
-    script = "#startmeeting try out\n#info it works\n#endmeeting\n"
+    lines = ["#startmeeting try out", "#info it works", "/nick bob", "#agreed bob is no chair", "/nick alice"]
+    script = "\n".join([*lines, "#endmeeting"]) + "\n"
     result = meetbot("run", cwd=tmp_path, stdin=script)
+    assert "bob: #agreed is for the meeting chairs (alice); nothing changed." in result.stdout
     assert "Meeting ended at" in result.stdout
     assert (tmp_path / "meetbot.db").exists()
     assert len(list((tmp_path / "minutes" / "try_out").rglob("*.html"))) == 2  # minutes + log

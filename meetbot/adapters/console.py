@@ -1,7 +1,7 @@
 """A console "network": type lines as a chat user would, see the bot's answers.
 
-For trying the bot with no network at all. `/nick bob` changes who is speaking, `/me waves`
-sends an action, `/quit` (or end of input) stops.
+For trying the bot with no network at all. `/nick bob` lets another person speak (bob is
+someone else, not alice renamed), `/me waves` sends an action, `/quit` (or end of input) stops.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class ConsoleAdapter:
         if word == "/quit":
             return False
         if word == "/nick" and rest and " " not in rest:
-            submit(self._message(rest, LineKind.NICK))
+            # Another person takes the keyboard: not a rename, so alice's chair stays hers.
             self.nick = rest
             self._write(f"-- you are now {rest}")
         elif word == "/me" and rest:
