@@ -3,17 +3,15 @@ publish the same files a live meeting would. Times come from the log, never the 
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from meetbot.adapters.base import Submit
 from meetbot.app import build_app
 from meetbot.config import Settings
 from meetbot.events import Identity, MessageIn, Outbound, RoomRef
 from meetbot.logparse import parse_log
-
-log = logging.getLogger(__name__)
 
 IN_MEMORY = "sqlite+aiosqlite:///:memory:"
 
@@ -24,13 +22,12 @@ class _SilentAdapter:
     def __init__(self, network: str, bot_nick: str) -> None:
         self.network = network
         self.bot_nick = bot_nick
-        self.said: list[Outbound] = []
 
-    async def run(self, submit: object) -> None:
+    async def run(self, submit: Submit) -> None:
         return None
 
     async def send(self, message: Outbound) -> None:
-        self.said.append(message)
+        return None
 
 
 @dataclass(frozen=True)

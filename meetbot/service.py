@@ -81,8 +81,7 @@ class MeetingService:
             return
         meeting = state.meeting
         line = self._line(meeting, message)
-        assert meeting.id is not None
-        if not await self._retrying(lambda: self.store.append_line(meeting.id or 0, line)):
+        if not await self._store_line(meeting, line):
             return  # the same network event, seen twice
         await self._carry_out(state, self.engine.apply(meeting, line))
 
@@ -146,13 +145,19 @@ class MeetingService:
             elif isinstance(effect, PublishMinutes):
                 await self._publish(state, meeting, final=effect.final)
 
+    async def _store_line(self, meeting: Meeting, line: Line) -> bool:
+        meeting_id = _meeting_id(meeting)
+        return await self._retrying(lambda: self.store.append_line(meeting_id, line))
+
     async def _publish(self, state: _RoomState, meeting: Meeting, *, final: bool) -> None:
-        assert meeting.id is not None
-        stored = await self._retrying(lambda: self._rebuild(meeting.id or 0))
+        # Published from what is stored, not from memory: the minutes show exactly what the
+        # database holds, the same as a later regeneration or replay would.
+        meeting_id = _meeting_id(meeting)
+        stored = await self._retrying(lambda: self._rebuild(meeting_id))
         try:
             where = await self.writer.write(stored)
         except Exception:
-            log.exception("publishing meeting %s failed", meeting.id)
+            log.exception("publishing meeting %s failed", meeting_id)
             await self._say(
                 state,
                 meeting.room,
@@ -190,7 +195,7 @@ class MeetingService:
                 text=text,
                 is_bot=True,
             )
-            await self._retrying(lambda: self.store.append_line(meeting.id or 0, line))
+            await self._store_line(meeting, line)
             self.engine.apply(meeting, line)
         await self._send(Say(room, text))
 
@@ -205,6 +210,12 @@ class MeetingService:
                 delay = next(delays)
                 log.warning("database unavailable (%s); retrying in %ss", error, delay)
                 await asyncio.sleep(delay)
+
+
+def _meeting_id(meeting: Meeting) -> int:
+    if meeting.id is None:
+        raise ValueError("the service only handles stored meetings")
+    return meeting.id
 
 
 def _to_line(seq: int, message: MessageIn) -> Line:
