@@ -103,3 +103,32 @@ async def test_outside_a_meeting_nothing_is_logged(app: tuple[App, Recorder]) ->
     await bot.dispatcher.drain()
     assert await bot.database.meetings.meetings_in(room) == []
     assert next(m.text for m in recorder.sent if isinstance(m, Say)).startswith("Available commands:")
+
+
+async def test_restrictlogs_publishes_owner_only_files(app: tuple[App, Recorder], tmp_path: Path) -> None:
+    bot, _ = app
+    room = RoomRef("libera", "#private")
+    for n, text in enumerate(["#startmeeting secret", "#restrictlogs", "#info hush", "#endmeeting"]):
+        bot.dispatcher.submit(said(room, n, text))
+    await bot.dispatcher.drain()
+    written = sorted(tmp_path.glob("secret/2026/*"))
+    assert len(written) == 6
+    assert {path.stat().st_mode & 0o777 for path in written} == {0o600}
+
+
+async def test_a_meeting_across_midnight_stays_one_meeting(app: tuple[App, Recorder], tmp_path: Path) -> None:
+    bot, _ = app
+    room = RoomRef("libera", "#late")
+    start = T0.replace(hour=23, minute=58)
+    for n, text in enumerate(
+        ["#startmeeting night", "#info before midnight", "#info after midnight", "#endmeeting"]
+    ):
+        bot.dispatcher.submit(MessageIn(room, ALICE, text, start + timedelta(minutes=n)))
+    await bot.dispatcher.drain()
+    (header,) = await bot.database.meetings.meetings_in(room)
+    assert header.started_at == start
+    (minutes,) = tmp_path.glob("night/2026/*.58.txt")
+    assert minutes.name == "night.2026-11-21-23.58.txt"
+    text = minutes.read_text(encoding="utf-8")
+    assert "before midnight" in text
+    assert "after midnight" in text
