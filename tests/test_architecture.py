@@ -28,7 +28,7 @@ PURE = [
     "meetbot/engine.py",
     "meetbot/plugin.py",
     "meetbot/logparse.py",
-    "meetbot/config.py",
+    "meetbot/config",
     "meetbot/domain",
     "meetbot/minutes/view.py",
     "meetbot/publish/paths.py",

@@ -1,0 +1,41 @@
+"""The bot's YAML configuration: typed settings, and a loader whose errors point at file and line.
+
+What lives where:
+
+- schema.py: the pydantic models (Settings and its sections) and their field checks.
+- loader.py: load_settings(), check_config() and plugin_config(); reads the file, reports YAML syntax errors.
+- builder.py: plain data from the YAML node tree: ${ENV} substitution, YAML 1.1 traps, duplicate keys.
+- locate.py: pydantic errors mapped back to file, line and field, phrased as fixes.
+- provenance.py: where each value came from (line, tag, secrecy), shared by the three above.
+- issues.py: ConfigIssue and ConfigError, the shape every problem is reported in.
+"""
+
+from meetbot.config.issues import ConfigError, ConfigIssue
+from meetbot.config.loader import DEFAULT_PATH, check_config, load_settings, plugin_config
+from meetbot.config.schema import (
+    DatabaseSettings,
+    FloodSettings,
+    IrcChannel,
+    IrcNetwork,
+    MatrixAccount,
+    PublishSettings,
+    Sasl,
+    Settings,
+)
+
+__all__ = [
+    "DEFAULT_PATH",
+    "ConfigError",
+    "ConfigIssue",
+    "DatabaseSettings",
+    "FloodSettings",
+    "IrcChannel",
+    "IrcNetwork",
+    "MatrixAccount",
+    "PublishSettings",
+    "Sasl",
+    "Settings",
+    "check_config",
+    "load_settings",
+    "plugin_config",
+]
