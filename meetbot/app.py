@@ -93,5 +93,7 @@ async def build_app(
     database = await Database.open(database_url or settings.database.url)
     outbox = Outbox(adapters)
     writer = FileMinutesWriter(settings, publish_dir)
-    service = MeetingService(engine, database.meetings, writer, outbox.send, outbox.bot_nicks)
+    service = MeetingService(
+        engine, database.meetings, writer, outbox.send, outbox.bot_nicks, members=outbox.members
+    )
     return App(settings, database, service, Dispatcher(service.handle), outbox, writer)

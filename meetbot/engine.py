@@ -14,6 +14,7 @@ from datetime import datetime
 
 from meetbot.commands import DEFAULT_PREFIXES, CommandCall, CommandParser
 from meetbot.domain.model import Line, Meeting, Person
+from meetbot.domain.presence import present_members
 from meetbot.events import Identity, LineKind, RoomRef
 from meetbot.plugin import ChangeTopic, CommandSpec, Context, Effect, Plugin, Reply, Role, Scope
 
@@ -175,6 +176,10 @@ class Engine:
         """Track who is here: line counts per identity, and the nick each identity uses."""
         if line.kind is LineKind.NICK:
             _follow_nick_change(meeting, line)
+            return
+        if line.kind is LineKind.PRESENT:
+            for nick, account in present_members(line.text):
+                meeting.roster[nick.casefold()] = Identity(meeting.room.network, nick, account).key
             return
         meeting.roster[line.nick.casefold()] = line.sender_key
         if line.kind.is_speech:

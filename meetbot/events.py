@@ -49,6 +49,9 @@ class LineKind(StrEnum):
     KICK = "kick"
     NICK = "nick"
     TOPIC = "topic"
+    # Who was already in the room when the meeting started: text is a JSON list of
+    # [nick, account-or-null] pairs, logged by the bot so a rebuild resolves nicks as live did.
+    PRESENT = "present"
 
     @property
     def is_speech(self) -> bool:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from meetbot.adapters.base import Adapter
-from meetbot.events import Outbound
+from meetbot.events import Identity, Outbound, RoomRef
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +18,10 @@ class Outbox:
     @property
     def bot_nicks(self) -> dict[str, str]:
         return {network: adapter.bot_nick for network, adapter in self.adapters.items()}
+
+    def members(self, room: RoomRef) -> Sequence[Identity]:
+        adapter = self.adapters.get(room.network)
+        return adapter.members(room) if adapter is not None else ()
 
     async def send(self, message: Outbound) -> None:
         adapter = self.adapters.get(message.room.network)

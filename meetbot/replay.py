@@ -3,6 +3,7 @@ publish the same files a live meeting would. Times come from the log, never the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -28,6 +29,9 @@ class _SilentAdapter:
 
     async def send(self, message: Outbound) -> None:
         return None
+
+    def members(self, room: RoomRef) -> Sequence[Identity]:
+        return ()  # a log says nothing about who was silent
 
 
 @dataclass(frozen=True)

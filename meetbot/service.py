@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from meetbot.domain.model import Line, Meeting
+from meetbot.domain.presence import present_line_text
 from meetbot.engine import Engine, Outcome
-from meetbot.events import LineKind, MessageIn, Outbound, RoomRef, Say, SetTopic
+from meetbot.events import Identity, LineKind, MessageIn, Outbound, RoomRef, Say, SetTopic
 from meetbot.plugin import ChangeTopic, PublishMinutes, Reply
 from meetbot.storage.meetings import MeetingAlreadyOpenError, MeetingStore, StorageUnavailableError
 
@@ -62,6 +63,7 @@ class MeetingService:
         send: Send,
         bot_nicks: Mapping[str, str],
         *,
+        members: Callable[[RoomRef], Sequence[Identity]] = lambda room: (),
         retry_delays: tuple[float, ...] = (0.2, 0.5, 1, 2, 5, 10, 30),
     ) -> None:
         self.engine = engine
@@ -69,6 +71,7 @@ class MeetingService:
         self.writer = writer
         self._send = send
         self._bot_nicks = bot_nicks
+        self._members = members
         self._rooms: dict[RoomRef, _RoomState] = {}
         self._retry_delays = retry_delays
 
@@ -124,7 +127,19 @@ class MeetingService:
             return
         meeting = self.engine.new_meeting(header)
         state.meeting = meeting
-        await self._carry_out(state, self.engine.apply(meeting, first))
+        outcome = self.engine.apply(meeting, first)
+        await self._log_present(meeting)
+        await self._carry_out(state, outcome)
+
+    async def _log_present(self, meeting: Meeting) -> None:
+        """Record who was already here, so their nicks resolve to their accounts (live and
+        on rebuild alike) before they say a word."""
+        members = self._members(meeting.room)
+        if not members:
+            return
+        line = self._bot_line(meeting, LineKind.PRESENT, present_line_text(members))
+        await self._store_line(meeting, line)
+        self.engine.apply(meeting, line)
 
     @staticmethod
     def _line(meeting: Meeting, message: MessageIn) -> Line:
@@ -185,19 +200,22 @@ class MeetingService:
         """Send, and log what we said into the open meeting (MeetBot lists the bot too)."""
         meeting = state.meeting
         if meeting is not None:
-            nick = self._bot_nicks.get(room.network, "meetbot")
-            line = Line(
-                seq=meeting.lines[-1].seq + 1,
-                at=meeting.lines[-1].at,
-                kind=LineKind.SAY,
-                nick=nick,
-                sender_key=bot_key(room.network),
-                text=text,
-                is_bot=True,
-            )
+            line = self._bot_line(meeting, LineKind.SAY, text)
             await self._store_line(meeting, line)
             self.engine.apply(meeting, line)
         await self._send(Say(room, text))
+
+    def _bot_line(self, meeting: Meeting, kind: LineKind, text: str) -> Line:
+        # Stamped with the time of the line it answers: replays stay deterministic.
+        return Line(
+            seq=meeting.lines[-1].seq + 1,
+            at=meeting.lines[-1].at,
+            kind=kind,
+            nick=self._bot_nicks.get(meeting.room.network, "meetbot"),
+            sender_key=bot_key(meeting.room.network),
+            text=text,
+            is_bot=True,
+        )
 
     async def _retrying(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Ride out a database restart: the room's queue waits (for as long as it takes) rather

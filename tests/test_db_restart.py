@@ -122,6 +122,9 @@ class _Quiet:
     async def run(self, submit: object) -> None:
         return None
 
+    def members(self, room: RoomRef) -> list[Identity]:
+        return [Identity("libera", "bob", account="bobby")]
+
     async def send(self, message: Outbound) -> None:
         return None
 

@@ -11,7 +11,7 @@ import pytest
 
 from meetbot.app import App, build_app
 from meetbot.config import Settings
-from meetbot.events import Identity, MessageIn, Outbound, RoomRef, Say
+from meetbot.events import Identity, LineKind, MessageIn, Outbound, RoomRef, Say
 from meetbot.plugin import Context, Plugin, command
 from tests.conftest import T0
 
@@ -26,6 +26,9 @@ class Recorder:
 
     async def run(self, submit: object) -> None:
         return None
+
+    def members(self, room: RoomRef) -> list[Identity]:
+        return [Identity("libera", "bob", account="bobby")]
 
     async def send(self, message: Outbound) -> None:
         self.sent.append(message)
@@ -89,10 +92,11 @@ async def test_rooms_are_independent_and_bot_replies_are_logged(app: tuple[App, 
         assert [line.text for line in lines if not line.is_bot][1:] == [
             f"line {n} in {room.room}" for n in range(1, 5)
         ]
-        (bot_line,) = [line for line in lines if line.is_bot]
-        assert bot_line.seq == 2
-        assert bot_line.text.startswith("Meeting started")
-        assert bot_line.sender_key == "libera:@bot"
+        present, reply = [line for line in lines if line.is_bot]
+        assert (present.seq, present.kind) == (2, LineKind.PRESENT)
+        assert reply.seq == 3
+        assert reply.text.startswith("Meeting started")
+        assert reply.sender_key == "libera:@bot"
 
 
 async def test_outside_a_meeting_nothing_is_logged(app: tuple[App, Recorder]) -> None:
@@ -132,3 +136,23 @@ async def test_a_meeting_across_midnight_stays_one_meeting(app: tuple[App, Recor
     text = minutes.read_text(encoding="utf-8")
     assert "before midnight" in text
     assert "after midnight" in text
+
+
+async def test_chairing_someone_present_but_silent_reaches_their_account(app: tuple[App, Recorder]) -> None:
+    """bob (account bobby) was in the channel before the meeting and has not spoken."""
+    bot, _ = app
+    room = RoomRef("libera", "#present")
+    bob = Identity("libera", "bob", account="bobby")
+    for n, text in enumerate(["#startmeeting", "#chair bob"]):
+        bot.dispatcher.submit(said(room, n, text))
+    bot.dispatcher.submit(MessageIn(room, bob, "#topic bob chairs", T0 + timedelta(seconds=5)))
+    await bot.dispatcher.drain()
+    meeting = await bot.service.meeting_in(room)
+    assert meeting is not None
+    assert meeting.current_topic == "bob chairs"
+    assert meeting.is_chair("libera:bobby")
+    # The same holds for the meeting rebuilt from the database, as after a restart.
+    (header,) = await bot.database.meetings.meetings_in(room)
+    rebuilt = bot.service.engine.rebuild(header, await bot.database.meetings.lines(header.id))
+    assert rebuilt.is_chair("libera:bobby")
+    assert rebuilt.current_topic == "bob chairs"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from meetbot.events import MessageIn, Outbound
+from meetbot.events import Identity, MessageIn, Outbound, RoomRef
 
 Submit = Callable[[MessageIn], None]
 
@@ -19,3 +19,9 @@ class Adapter(Protocol):
         ...
 
     async def send(self, message: Outbound) -> None: ...
+
+    def members(self, room: RoomRef) -> Sequence[Identity]:
+        """Who is in the room now, with accounts where known (from the adapter's own tracking,
+        no network round trip). Logged when a meeting starts, so `#chair bob` finds bob's
+        account even if bob has not spoken yet, and finds it again when the meeting is rebuilt."""
+        ...

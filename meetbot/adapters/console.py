@@ -6,7 +6,7 @@ someone else, not alice renamed), `/me waves` sends an action, `/quit` (or end o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from meetbot.adapters.base import Submit
 from meetbot.clock import Clock
@@ -71,6 +71,9 @@ class ConsoleAdapter:
             at=self._clock.now(),
             kind=kind,
         )
+
+    def members(self, room: RoomRef) -> Sequence[Identity]:
+        return ()  # everyone at a console is whoever types next
 
     async def send(self, message: Outbound) -> None:
         if isinstance(message, Say):

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from meetbot.domain.attribution import owners_in
 from meetbot.domain.model import Item, ItemKind, Line, Meeting
+from meetbot.domain.presence import present_members
 from meetbot.events import LineKind
 
 # Every format render_all produces, in MeetBot's order plus the two new ones.
@@ -292,7 +293,13 @@ _EVENT_PHRASES = {
 }
 
 
+def _present_phrase(line: Line) -> str:
+    return "present at the start: " + ", ".join(nick for nick, _ in present_members(line.text))
+
+
 def event_phrase(line: Line) -> str:
+    if line.kind is LineKind.PRESENT:
+        return _present_phrase(line)
     phrase = _EVENT_PHRASES.get(line.kind)
     if phrase is None:
         return line.text
