@@ -16,7 +16,17 @@ from meetbot.commands import DEFAULT_PREFIXES, CommandCall, CommandParser
 from meetbot.domain.model import Line, Meeting, Person
 from meetbot.domain.presence import present_members
 from meetbot.events import Identity, LineKind, RoomRef
-from meetbot.plugin import ChangeTopic, CommandSpec, Context, Effect, Plugin, Reply, Role, Scope
+from meetbot.plugin import (
+    ChangeTopic,
+    CommandSpec,
+    Context,
+    Effect,
+    Plugin,
+    PublishMinutes,
+    Reply,
+    Role,
+    Scope,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +63,9 @@ class Engine:
         self.parser = CommandParser(prefixes)
         self.commands: dict[str, CommandSpec] = {}
         self.listeners: list[Callable[[Context], None]] = []
+        self.end_hooks: list[Callable[[Context], None]] = []
         for plugin in plugins:
+            self.end_hooks.append(plugin.on_meeting_end)
             for spec in plugin.command_specs():
                 for name in spec.names:
                     if name in self.commands:
@@ -122,6 +134,11 @@ class Engine:
         else:
             for handler in self.listeners:
                 _guarded(handler, ctx, None)
+        if meeting.ended_at is not None:
+            for hook in self.end_hooks:
+                _guarded(hook, ctx, None)
+            # Whatever the end hooks said comes before the minutes are published and linked.
+            ctx.effects.sort(key=lambda effect: isinstance(effect, PublishMinutes))
         outcome.items_changed = meeting.items_revision != revision
         outcome.state_changed = outcome.items_changed or _fingerprint(meeting) != before
         outcome.ended = meeting.ended_at is not None

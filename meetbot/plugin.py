@@ -172,6 +172,9 @@ class Plugin:
             )
         return specs
 
+    def on_meeting_end(self, ctx: Context) -> None:
+        """Called when a meeting is about to end (e.g. to close an open vote); default: nothing."""
+
     def listeners(self) -> list[Callable[[Context], None]]:
         return [
             getattr(self, attr)

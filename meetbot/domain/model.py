@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from meetbot.events import LineKind, RoomRef
+from meetbot.domain.votes import Vote, VoteRules
+from meetbot.events import Identity, LineKind, RoomRef
 
 
 class ItemKind(StrEnum):
@@ -22,6 +23,7 @@ class ItemKind(StrEnum):
     REJECTED = "REJECTED"
     HELP = "HELP"
     LINK = "LINK"
+    VOTE = "VOTE"
 
 
 @dataclass(slots=True)
@@ -79,6 +81,9 @@ class Meeting:
     roster: dict[str, str] = field(default_factory=dict)
     # Bumped whenever items change, so storage rewrites its projection only then.
     items_revision: int = 0
+    open_vote: Vote | None = None
+    votes: list[Vote] = field(default_factory=list)  # closed ones, in order
+    vote_rules: VoteRules = field(default_factory=VoteRules)
 
     @property
     def is_open(self) -> bool:
@@ -91,6 +96,13 @@ class Meeting:
 
     def is_chair(self, key: str) -> bool:
         return key in self.chairs
+
+    def identity_of(self, nick: str) -> str:
+        """The identity behind a nick: whoever last used it here (or was present at the start),
+        else the bare nick. A bare-nick identity (`network:~nick`) only ever matches someone
+        speaking without an account under that nick, so naming an absent nick can't hand
+        rights to an account holder who later takes it."""
+        return self.roster.get(nick.casefold()) or Identity(self.room.network, nick).key
 
     def attendee_nicks(self) -> list[str]:
         """Everyone who can own an action: speakers, `#nick` additions and chairs (not the bot)."""

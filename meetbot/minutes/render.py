@@ -189,6 +189,28 @@ def minutes_json(view: MinutesView) -> str:
     }
     if view.urls:
         data["urls"] = {u.extension: u.url for u in view.urls}
+    if view.votes:
+        data["votes"] = [
+            {
+                "question": vote.question,
+                "kind": "motion" if vote.motion else "vote",
+                "secret": vote.secret,
+                "started_by": vote.started_by,
+                "line": vote.started_line,
+                "closed_line": vote.closed_line,
+                "options": [
+                    {
+                        "option": c.option,
+                        "count": c.count,
+                        **({} if vote.secret else {"voters": list(c.voters)}),
+                    }
+                    for c in vote.counts
+                ],
+                "decided": vote.decided,
+                "outcome": vote.outcome,
+            }
+            for vote in view.votes
+        ]
     return json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
 
 

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from meetbot.domain.attribution import owners_in
 from meetbot.domain.model import Item, ItemKind, Line, Meeting
 from meetbot.domain.presence import present_members
+from meetbot.domain.votes import OptionCount, Vote, tally
 from meetbot.events import LineKind
 
 # Every format render_all produces, in MeetBot's order plus the two new ones.
@@ -151,6 +152,19 @@ class FileUrl:
 
 
 @dataclass(frozen=True, slots=True)
+class VoteView:
+    question: str
+    motion: bool
+    secret: bool
+    started_by: str
+    started_line: int
+    closed_line: int | None
+    counts: tuple[OptionCount, ...]  # every option, zero counts included; no names when secret
+    decided: str | None
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
 class MinutesView:
     meeting_id: int | None
     name: str  # the series name used in file names
@@ -177,6 +191,7 @@ class MinutesView:
     full_logs: str  # the log's absolute URL when known, else the relative one (text formats)
     urls: tuple[FileUrl, ...]
     generator: str
+    votes: tuple[VoteView, ...] = ()
 
 
 def _href(url: str) -> str:
@@ -376,4 +391,20 @@ def build_view(
         full_logs=links.url(".log.html") or log_href,
         urls=urls,
         generator=generator,
+        votes=tuple(_vote_view(vote) for vote in meeting.votes),
+    )
+
+
+def _vote_view(vote: Vote) -> VoteView:
+    result = tally(vote)
+    return VoteView(
+        question=vote.question,
+        motion=vote.motion,
+        secret=vote.secret,
+        started_by=vote.started_by,
+        started_line=vote.started_line,
+        closed_line=vote.closed_line,
+        counts=result.counts,
+        decided=result.decided,
+        outcome=result.outcome,
     )

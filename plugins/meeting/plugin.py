@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict
 
 from meetbot.commands import split_nicks
 from meetbot.domain.model import Item, ItemKind, Meeting, Person, normalize_name
-from meetbot.events import Identity
 from meetbot.plugin import Context, Plugin, Role, Scope, command, listener
 
 # MeetBot's UrlProtocols: a line that *starts* with one of these is a LINK item.
@@ -213,7 +212,7 @@ class MeetingPlugin(Plugin):
     def chair(self, ctx: Context) -> None:
         meeting = ctx.require_meeting()
         for nick in split_nicks(ctx.args):
-            key = _resolve(meeting, nick)
+            key = meeting.identity_of(nick)
             meeting.chairs[key] = nick
             _ensure_person(meeting, key, nick)
         self._report_chairs(ctx, meeting)
@@ -228,7 +227,7 @@ class MeetingPlugin(Plugin):
     def unchair(self, ctx: Context) -> None:
         meeting = ctx.require_meeting()
         for nick in split_nicks(ctx.args):
-            key = _resolve(meeting, nick)
+            key = meeting.identity_of(nick)
             if key == meeting.owner_key:
                 ctx.reply(f"{meeting.owner_nick} started the meeting and stays a chair.")
                 continue
@@ -244,7 +243,7 @@ class MeetingPlugin(Plugin):
     def nick(self, ctx: Context) -> None:
         meeting = ctx.require_meeting()
         for nick in split_nicks(ctx.args):
-            _ensure_person(meeting, _resolve(meeting, nick), nick)
+            _ensure_person(meeting, meeting.identity_of(nick), nick)
 
     # -- bot behaviour ---------------------------------------------------------------------------
 
@@ -296,15 +295,6 @@ class MeetingPlugin(Plugin):
     @staticmethod
     def _report_chairs(ctx: Context, meeting: Meeting) -> None:
         ctx.reply("Current chairs: " + " ".join(sorted(meeting.chairs.values(), key=str.casefold)))
-
-
-def _resolve(meeting: Meeting, nick: str) -> str:
-    """The identity behind a nick: whoever last used it in this meeting, else the bare nick.
-
-    A bare-nick identity (`network:~nick`) only ever matches someone speaking without an
-    account under that nick, so naming an absent nick can't hand rights to an account holder.
-    """
-    return meeting.roster.get(nick.casefold()) or Identity(meeting.room.network, nick).key
 
 
 def _ensure_person(meeting: Meeting, key: str, nick: str) -> None:
