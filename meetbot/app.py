@@ -94,6 +94,12 @@ async def build_app(
     outbox = Outbox(adapters)
     writer = FileMinutesWriter(settings, publish_dir)
     service = MeetingService(
-        engine, database.meetings, writer, outbox.send, outbox.bot_nicks, members=outbox.members
+        engine,
+        store=database.meetings,
+        teams=database.teams,
+        writer=writer,
+        send=outbox.send,
+        bot_nicks=outbox.bot_nicks,
+        members=outbox.members,
     )
     return App(settings, database, service, Dispatcher(service.handle), outbox, writer)

@@ -25,6 +25,7 @@ from meetbot.plugin import (
     PublishMinutes,
     Reply,
     Role,
+    RunTeamCommand,
     Scope,
 )
 
@@ -61,10 +62,12 @@ class MeetingHeader:
 class Engine:
     def __init__(self, plugins: Iterable[Plugin], prefixes: Sequence[str] = DEFAULT_PREFIXES) -> None:
         self.parser = CommandParser(prefixes)
+        self.plugins = list(plugins)
         self.commands: dict[str, CommandSpec] = {}
+        self.claims: dict[str, CommandSpec] = {}
         self.listeners: list[Callable[[Context], None]] = []
         self.end_hooks: list[Callable[[Context], None]] = []
-        for plugin in plugins:
+        for plugin in self.plugins:
             self.end_hooks.append(plugin.on_meeting_end)
             for spec in plugin.command_specs():
                 for name in spec.names:
@@ -73,6 +76,8 @@ class Engine:
                             f"#{name} is defined by two plugins ({plugin.name} and another)"
                         )
                     self.commands[name] = spec
+                for form in spec.claims:
+                    self.claims[form.casefold()] = spec
             self.listeners.extend(plugin.listeners())
 
     # -- classification (used by the service to decide what to store) --------------------
@@ -81,7 +86,7 @@ class Engine:
         call = self.parser.parse(text)
         if call is None:
             return None
-        spec = self.commands.get(call.name)
+        spec = self.claims.get(f"{call.name} {call.args}".casefold()) or self.commands.get(call.name)
         return (call, spec) if spec else None
 
     def starts_meeting(self, text: str, kind: LineKind) -> bool:
@@ -113,8 +118,9 @@ class Engine:
         meeting.lines.append(line)
         self._account(meeting, line)
         outcome = Outcome()
-        # Only people's plain speech runs commands: never the bot's own lines, never /me.
-        if line.is_bot or line.kind is not LineKind.SAY:
+        # Only people's plain speech runs commands (and what the bot ran on their behalf):
+        # never the bot's own lines, never /me.
+        if line.is_bot or line.kind not in (LineKind.SAY, LineKind.ON_BEHALF):
             return outcome
         ctx = Context(
             room=meeting.room,
@@ -164,9 +170,9 @@ class Engine:
         if spec.needs_args and not call.args:
             ctx.reply(f"Usage: {spec.usage}")
         elif spec.role is Role.CHAIR:
-            return Outcome()  # nobody chairs when no meeting runs
+            ctx.reply(f"{sender.nick}: #{spec.name} is for the chairs of a running meeting.")
         else:
-            spec.handler(ctx)
+            self._call(spec, ctx)
         return Outcome(effects=ctx.effects)
 
     # -- internals ----------------------------------------------------------------------------
@@ -179,7 +185,14 @@ class Engine:
         if spec.needs_args and not ctx.args:
             ctx.reply(f"Usage: {spec.usage}")
             return
-        _guarded(spec.handler, ctx, f"#{spec.name}")
+        self._call(spec, ctx)
+
+    @staticmethod
+    def _call(spec: CommandSpec, ctx: Context) -> None:
+        if spec.is_async:
+            ctx.effects.append(RunTeamCommand(spec.handler, ctx))  # type: ignore[arg-type]
+        else:
+            _guarded(spec.handler, ctx, f"#{spec.name}")  # type: ignore[arg-type]
 
     @staticmethod
     def _visible(meeting: Meeting, effects: list[Effect]) -> list[Effect]:

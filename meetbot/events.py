@@ -52,6 +52,9 @@ class LineKind(StrEnum):
     # Who was already in the room when the meeting started: text is a JSON list of
     # [nick, account-or-null] pairs, logged by the bot so a rebuild resolves nicks as live did.
     PRESENT = "present"
+    # A command the bot ran for someone (e.g. `#topic <next agenda item>` for `#topic next`):
+    # nick and sender are that person's, so the rebuild replays it with their rights.
+    ON_BEHALF = "on_behalf"
 
     @property
     def is_speech(self) -> bool:

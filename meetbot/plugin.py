@@ -7,7 +7,8 @@ its stored lines after a restart (with `replaying` set and replies discarded).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from meetbot.commands import CommandCall
 from meetbot.domain.model import Line, Meeting
+from meetbot.domain.team import TeamRepository
 from meetbot.events import RoomRef
 
 
@@ -47,7 +49,27 @@ class PublishMinutes:
     final: bool
 
 
-Effect = Reply | ChangeTopic | PublishMinutes
+@dataclass(frozen=True, slots=True)
+class RunTeamCommand:
+    """An async handler that reads or changes team state (agenda, action items). The service
+    runs it for live lines only: on a rebuild its changes are in the database already."""
+
+    handler: Callable[[Context, TeamServices], Awaitable[None]]
+    ctx: Context
+
+
+Effect = Reply | ChangeTopic | PublishMinutes | RunTeamCommand
+
+
+@dataclass
+class TeamServices:
+    """What async handlers and hooks may use: the team's stored state, and a way to act in the
+    meeting on someone's behalf (a logged line, so a rebuild replays the same step)."""
+
+    repo: TeamRepository
+    team: str
+    meeting_id: int | None
+    run_as: Callable[[str], Awaitable[int | None]]  # a command line for the sender; returns its seq
 
 
 @dataclass
@@ -85,19 +107,26 @@ class Context:
 
 
 Handler = Callable[[Any, Context], None]
+AsyncHandler = Callable[[Context, TeamServices], Awaitable[None]]
 Listener = Callable[[Any, Context], None]
 
 
 @dataclass(frozen=True, slots=True)
 class CommandSpec:
     name: str
-    handler: Callable[[Context], None]
+    handler: Callable[[Context], None] | AsyncHandler
     role: Role
     usage: str
     aliases: tuple[str, ...]
     scope: Scope
     needs_args: bool
     summary: str
+    # Other command forms this one answers, e.g. "topic next" for #next.
+    claims: tuple[str, ...] = ()
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.handler)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -119,11 +148,13 @@ def command(
     scope: Scope = Scope.MEETING,
     needs_args: bool = False,
     summary: str = "",
+    claims: tuple[str, ...] = (),
 ) -> Callable[[F], F]:
-    """Mark a plugin method as the handler of `#name` (and its aliases)."""
+    """Mark a plugin method as the handler of `#name` (and its aliases). An `async` method gets
+    the team's stored state too (see `TeamServices`) and runs for live lines only."""
 
     def mark(method: F) -> F:
-        setattr(method, _COMMAND_ATTR, (name, usage, role, aliases, scope, needs_args, summary))
+        setattr(method, _COMMAND_ATTR, (name, usage, role, aliases, scope, needs_args, summary, claims))
         return method
 
     return mark
@@ -157,7 +188,7 @@ class Plugin:
             marker = getattr(getattr(type(self), attr), _COMMAND_ATTR, None)
             if marker is None:
                 continue
-            name, usage, role, aliases, scope, needs_args, summary = marker
+            name, usage, role, aliases, scope, needs_args, summary, claims = marker
             specs.append(
                 CommandSpec(
                     name=name,
@@ -168,12 +199,20 @@ class Plugin:
                     scope=scope,
                     needs_args=needs_args,
                     summary=summary,
+                    claims=tuple(claims),
                 )
             )
         return specs
 
     def on_meeting_end(self, ctx: Context) -> None:
         """Called when a meeting is about to end (e.g. to close an open vote); default: nothing."""
+
+    async def on_meeting_started(self, meeting: Meeting, team: TeamServices) -> list[str]:
+        """Live, after #startmeeting: lines to post (the agenda, open action items)."""
+        return []
+
+    async def on_meeting_ended(self, meeting: Meeting, team: TeamServices) -> None:
+        """Live, after #endmeeting and before the minutes are published (record action items)."""
 
     def listeners(self) -> list[Callable[[Context], None]]:
         return [

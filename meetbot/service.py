@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from meetbot.domain.model import Line, Meeting
+from meetbot.domain.model import Line, Meeting, normalize_name
 from meetbot.domain.presence import present_line_text
+from meetbot.domain.team import TeamRepository
 from meetbot.engine import Engine, Outcome
 from meetbot.events import Identity, LineKind, MessageIn, Outbound, RoomRef, Say, SetTopic
-from meetbot.plugin import ChangeTopic, PublishMinutes, Reply
+from meetbot.plugin import ChangeTopic, Effect, PublishMinutes, Reply, RunTeamCommand, TeamServices
 from meetbot.storage.meetings import MeetingAlreadyOpenError, MeetingStore, StorageUnavailableError
 
 log = logging.getLogger(__name__)
@@ -58,16 +59,18 @@ class MeetingService:
     def __init__(
         self,
         engine: Engine,
+        *,
         store: MeetingStore,
+        teams: TeamRepository,
         writer: MinutesWriter,
         send: Send,
         bot_nicks: Mapping[str, str],
-        *,
         members: Callable[[RoomRef], Sequence[Identity]] = lambda room: (),
         retry_delays: tuple[float, ...] = (0.2, 0.5, 1, 2, 5, 10, 30),
     ) -> None:
         self.engine = engine
         self.store = store
+        self.teams = teams
         self.writer = writer
         self._send = send
         self._bot_nicks = bot_nicks
@@ -113,8 +116,7 @@ class MeetingService:
     async def _outside_meeting(self, state: _RoomState, message: MessageIn) -> None:
         if not self.engine.starts_meeting(message.text, message.kind):
             outcome = self.engine.run_outside_meeting(message.room, message.sender, message.text, message.at)
-            for text in outcome.replies:
-                await self._send(Say(message.room, text))
+            await self._carry_out_outside(state, message.room, outcome.effects)
             return
         first = _to_line(1, message)
         try:
@@ -130,6 +132,11 @@ class MeetingService:
         outcome = self.engine.apply(meeting, first)
         await self._log_present(meeting)
         await self._carry_out(state, outcome)
+        if state.meeting is meeting:
+            team = await self._team(meeting, state)
+            for plugin in self.engine.plugins:
+                for text in await self._hook(plugin.on_meeting_started(meeting, team)) or []:
+                    await self._say(state, meeting.room, text)
 
     async def _log_present(self, meeting: Meeting) -> None:
         """Record who was already here, so their nicks resolve to their accounts (live and
@@ -158,7 +165,78 @@ class MeetingService:
             elif isinstance(effect, ChangeTopic):
                 await self._send(SetTopic(meeting.room, effect.topic))
             elif isinstance(effect, PublishMinutes):
+                if effect.final:
+                    team = await self._team(meeting, state)
+                    for plugin in self.engine.plugins:
+                        await self._hook(plugin.on_meeting_ended(meeting, team))
                 await self._publish(state, meeting, final=effect.final)
+            elif isinstance(effect, RunTeamCommand):
+                await self._run_team_command(state, meeting.room, effect)
+
+    async def _carry_out_outside(self, state: _RoomState, room: RoomRef, effects: Sequence[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, Reply):
+                await self._send(Say(room, effect.text))
+            elif isinstance(effect, RunTeamCommand):
+                await self._run_team_command(state, room, effect)
+
+    async def _run_team_command(self, state: _RoomState, room: RoomRef, effect: RunTeamCommand) -> None:
+        ctx = effect.ctx
+        already = len(ctx.effects)
+        team = await self._team(ctx.meeting, state, room)
+        try:
+            await self._retrying(lambda: effect.handler(ctx, team))
+        except Exception:
+            log.exception("team command %s failed", ctx.command)
+            ctx.reply(f"{ctx.nick}: that failed (a bug, now logged for the admins).")
+        follow_up: list[Effect] = [e for e in ctx.effects[already:] if not isinstance(e, RunTeamCommand)]
+        if state.meeting is not None:
+            await self._carry_out(state, Outcome(effects=follow_up))
+        else:
+            await self._carry_out_outside(state, room, follow_up)
+
+    async def _team(
+        self, meeting: Meeting | None, state: _RoomState, room: RoomRef | None = None
+    ) -> TeamServices:
+        """The team a line speaks for: the meeting's series, else the room's latest named one."""
+        if meeting is not None:
+            name, meeting_id = meeting.series_name, meeting.id
+        else:
+            assert room is not None
+            stored = await self._retrying(lambda: self.teams.team_of_room(room.network, room.room))
+            name, meeting_id = stored or normalize_name(room.room) or "meeting", None
+
+        async def run_as(text: str) -> int | None:
+            return await self._run_as(state, text)
+
+        return TeamServices(repo=self.teams, team=name, meeting_id=meeting_id, run_as=run_as)
+
+    async def _run_as(self, state: _RoomState, text: str) -> int | None:
+        """Log and apply a command for the person whose command is being handled."""
+        meeting = state.meeting
+        if meeting is None:
+            return None
+        asker = meeting.lines[-1]
+        line = Line(
+            seq=asker.seq + 1,
+            at=asker.at,
+            kind=LineKind.ON_BEHALF,
+            nick=asker.nick,
+            sender_key=asker.sender_key,
+            text=text,
+        )
+        await self._store_line(meeting, line)
+        await self._carry_out(state, self.engine.apply(meeting, line))
+        return line.seq
+
+    @staticmethod
+    async def _hook(call: Awaitable[T]) -> T | None:
+        # A plugin's hook failing must not keep a meeting from starting or its minutes from publishing.
+        try:
+            return await call
+        except Exception:
+            log.exception("plugin hook failed")
+            return None
 
     async def _store_line(self, meeting: Meeting, line: Line) -> bool:
         meeting_id = _meeting_id(meeting)

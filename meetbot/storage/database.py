@@ -11,6 +11,7 @@ from sqlalchemy.pool import StaticPool
 
 from meetbot.storage import migrate
 from meetbot.storage.meetings import MeetingStore
+from meetbot.storage.teams import TeamStore
 
 
 def is_sqlite(url: str) -> bool:
@@ -56,6 +57,7 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.meetings = MeetingStore(engine)
+        self.teams = TeamStore(engine)
 
     @classmethod
     async def open(cls, url: str) -> Database:

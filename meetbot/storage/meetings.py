@@ -6,8 +6,8 @@ Returns domain objects (`MeetingHeader`, `Line`), never ORM rows.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -31,7 +31,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _translate_outages(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+def translate_outages(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
     @functools.wraps(method)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
@@ -91,7 +91,7 @@ class MeetingStore:
     def _session(self) -> AsyncSession:
         return self._sessions()
 
-    @_translate_outages
+    @translate_outages
     async def open_meeting(self, room: RoomRef) -> MeetingHeader | None:
         async with self._session() as session:
             row = await session.scalar(
@@ -103,19 +103,19 @@ class MeetingStore:
             )
             return _header(row) if row else None
 
-    @_translate_outages
+    @translate_outages
     async def open_meetings(self) -> list[MeetingHeader]:
         async with self._session() as session:
             rows = await session.scalars(select(MeetingRow).where(MeetingRow.ended_at.is_(None)))
             return [_header(row) for row in rows]
 
-    @_translate_outages
+    @translate_outages
     async def header(self, meeting_id: int) -> MeetingHeader | None:
         async with self._session() as session:
             row = await session.get(MeetingRow, meeting_id)
             return _header(row) if row else None
 
-    @_translate_outages
+    @translate_outages
     async def start_meeting(self, room: RoomRef, first: Line) -> MeetingHeader:
         """Create the meeting and store its first line in one transaction."""
         async with self._session() as session:
@@ -135,7 +135,7 @@ class MeetingStore:
                 raise MeetingAlreadyOpenError(f"a meeting is already open in {room.room}") from error
             return _header(row)
 
-    @_translate_outages
+    @translate_outages
     async def append_line(self, meeting_id: int, line: Line) -> bool:
         """Store one line; False when its native id was already stored (a duplicate event).
 
@@ -156,7 +156,7 @@ class MeetingStore:
                 raise
             return True
 
-    @_translate_outages
+    @translate_outages
     async def lines(self, meeting_id: int) -> list[Line]:
         async with self._session() as session:
             rows = await session.scalars(
@@ -164,7 +164,7 @@ class MeetingStore:
             )
             return [_line(row) for row in rows]
 
-    @_translate_outages
+    @translate_outages
     async def save_state(self, meeting: Meeting, *, items: bool) -> None:
         """Update the queryable projection of a meeting's state (its lines stay the truth)."""
         if meeting.id is None:
@@ -202,7 +202,7 @@ class MeetingStore:
                         ],
                     )
 
-    @_translate_outages
+    @translate_outages
     async def meetings_in(self, room: RoomRef) -> list[MeetingHeader]:
         """Every meeting held in a room, oldest first."""
         async with self._session() as session:

@@ -116,3 +116,68 @@ class ItemRow(Base):
     nick: Mapped[str] = mapped_column(String(255))
     sender_key: Mapped[str] = mapped_column(String(320))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AgendaRow(Base):
+    __tablename__ = "agenda_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    added_by_key: Mapped[str] = mapped_column(String(320))
+    added_by_nick: Mapped[str] = mapped_column(String(255))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    covered_meeting_id: Mapped[int | None] = mapped_column(
+        ForeignKey("meetings.id", ondelete="SET NULL"), nullable=True
+    )
+    covered_line: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    __table_args__ = (Index("ix_agenda_items_team_status_position", "team", "status", "position"),)
+
+
+class ActionRow(Base):
+    __tablename__ = "action_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team: Mapped[str] = mapped_column(String(100))
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    line_seq: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        # A meeting's actions are recorded once, however often its end is replayed.
+        UniqueConstraint("meeting_id", "line_seq", name="uq_action_items_meeting_id_line_seq"),
+        Index("ix_action_items_team_status", "team", "status"),
+    )
+
+
+class ActionOwnerRow(Base):
+    __tablename__ = "action_owners"
+
+    action_id: Mapped[int] = mapped_column(
+        ForeignKey("action_items.id", ondelete="CASCADE"), primary_key=True
+    )
+    owner_key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    nick: Mapped[str] = mapped_column(String(255))
+
+    __table_args__ = (Index("ix_action_owners_owner_key", "owner_key"),)
+
+
+class ActionEventRow(Base):
+    __tablename__ = "action_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    action_id: Mapped[int] = mapped_column(ForeignKey("action_items.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor_key: Mapped[str] = mapped_column(String(320))
+    actor_nick: Mapped[str] = mapped_column(String(255))
+    change: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    meeting_id: Mapped[int | None] = mapped_column(
+        ForeignKey("meetings.id", ondelete="SET NULL"), nullable=True
+    )

@@ -1,0 +1,333 @@
+"""The team repository: agenda items and action items kept between meetings.
+
+Implements `meetbot.domain.team.TeamRepository`; returns domain objects, never rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from meetbot.domain.team import (
+    ActionEvent,
+    ActionItem,
+    ActionStatus,
+    AgendaItem,
+    AgendaStatus,
+    NewAction,
+    Owner,
+)
+from meetbot.storage.meetings import translate_outages
+from meetbot.storage.tables import ActionEventRow, ActionOwnerRow, ActionRow, AgendaRow, MeetingRow
+
+
+class UnknownItemError(LookupError):
+    pass
+
+
+def _agenda(row: AgendaRow, position: int) -> AgendaItem:
+    return AgendaItem(
+        id=row.id,
+        team=row.team,
+        position=position,
+        text=row.text,
+        status=AgendaStatus(row.status),
+        added_by_key=row.added_by_key,
+        added_by_nick=row.added_by_nick,
+        added_at=row.added_at,
+        covered_meeting_id=row.covered_meeting_id,
+        covered_line=row.covered_line,
+    )
+
+
+class TeamStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    # -- agenda ---------------------------------------------------------------------------
+
+    async def _open_agenda_rows(self, session: AsyncSession, team: str) -> list[AgendaRow]:
+        rows = await session.scalars(
+            select(AgendaRow)
+            .where(AgendaRow.team == team, AgendaRow.status == AgendaStatus.OPEN)
+            .order_by(AgendaRow.position, AgendaRow.id)
+        )
+        return list(rows)
+
+    @translate_outages
+    async def agenda(self, team: str) -> Sequence[AgendaItem]:
+        async with self._sessions() as session:
+            rows = await self._open_agenda_rows(session, team)
+            return [_agenda(row, n) for n, row in enumerate(rows, 1)]
+
+    @translate_outages
+    async def add_agenda_item(self, team: str, text: str, key: str, nick: str, at: datetime) -> AgendaItem:
+        async with self._sessions() as session, session.begin():
+            last = await session.scalar(
+                select(func.max(AgendaRow.position)).where(
+                    AgendaRow.team == team, AgendaRow.status == AgendaStatus.OPEN
+                )
+            )
+            row = AgendaRow(
+                team=team,
+                position=(last or 0) + 1,
+                text=text,
+                status=AgendaStatus.OPEN,
+                added_by_key=key,
+                added_by_nick=nick,
+                added_at=at,
+            )
+            session.add(row)
+            await session.flush()
+            count = len(await self._open_agenda_rows(session, team))
+            return _agenda(row, count)
+
+    @translate_outages
+    async def remove_agenda_item(self, item_id: int, at: datetime) -> None:
+        await self._set_agenda_status(item_id, AgendaStatus.REMOVED, at)
+
+    @translate_outages
+    async def cover_agenda_item(self, item_id: int, meeting_id: int, line: int, at: datetime) -> None:
+        await self._set_agenda_status(item_id, AgendaStatus.COVERED, at, meeting_id=meeting_id, line=line)
+
+    async def _set_agenda_status(
+        self,
+        item_id: int,
+        status: AgendaStatus,
+        at: datetime,
+        *,
+        meeting_id: int | None = None,
+        line: int | None = None,
+    ) -> None:
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(AgendaRow)
+                .where(AgendaRow.id == item_id, AgendaRow.status == AgendaStatus.OPEN)
+                .values(status=status, changed_at=at, covered_meeting_id=meeting_id, covered_line=line)
+            )
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise UnknownItemError(item_id)
+
+    @translate_outages
+    async def move_agenda_item(self, team: str, item_id: int, position: int) -> None:
+        async with self._sessions() as session, session.begin():
+            rows = await self._open_agenda_rows(session, team)
+            moving = next((row for row in rows if row.id == item_id), None)
+            if moving is None:
+                raise UnknownItemError(item_id)
+            rows.remove(moving)
+            rows.insert(max(0, min(position - 1, len(rows))), moving)
+            for n, row in enumerate(rows, 1):
+                row.position = n
+
+    @translate_outages
+    async def clear_agenda(self, team: str, at: datetime) -> int:
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(AgendaRow)
+                .where(AgendaRow.team == team, AgendaRow.status == AgendaStatus.OPEN)
+                .values(status=AgendaStatus.REMOVED, changed_at=at)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    @translate_outages
+    async def agenda_for_minutes(
+        self, team: str, meeting_id: int, ended_at: datetime | None
+    ) -> Sequence[AgendaItem]:
+        """What this meeting covered, then what it left open (as of its end), in agenda order."""
+        async with self._sessions() as session:
+            # Open as of the meeting's end: open now, or closed only after the meeting ended.
+            still_open = AgendaRow.status == AgendaStatus.OPEN
+            query = select(AgendaRow).where(AgendaRow.team == team)
+            if ended_at is not None:
+                still_open = or_(still_open, AgendaRow.changed_at > ended_at)
+                query = query.where(AgendaRow.added_at <= ended_at)
+            rows = await session.scalars(
+                query.where(or_(AgendaRow.covered_meeting_id == meeting_id, still_open)).order_by(
+                    AgendaRow.covered_line.is_(None), AgendaRow.covered_line, AgendaRow.position
+                )
+            )
+            items = list(rows)
+            covered = [row for row in items if row.covered_meeting_id == meeting_id]
+            left = [row for row in items if row.covered_meeting_id != meeting_id]
+            return [_agenda(row, n) for n, row in enumerate([*covered, *left], 1)]
+
+    # -- action items ---------------------------------------------------------------------
+
+    async def _actions(self, session: AsyncSession, rows: Sequence[ActionRow]) -> list[ActionItem]:
+        ids = [row.id for row in rows]
+        if not ids:
+            return []
+        owners: dict[int, list[Owner]] = {}
+        for owner in await session.scalars(
+            select(ActionOwnerRow).where(ActionOwnerRow.action_id.in_(ids)).order_by(ActionOwnerRow.nick)
+        ):
+            owners.setdefault(owner.action_id, []).append(Owner(owner.owner_key, owner.nick))
+        history: dict[int, list[ActionEvent]] = {}
+        for event in await session.scalars(
+            select(ActionEventRow)
+            .where(ActionEventRow.action_id.in_(ids))
+            .order_by(ActionEventRow.at, ActionEventRow.id)
+        ):
+            history.setdefault(event.action_id, []).append(
+                ActionEvent(event.at, event.actor_nick, event.change, event.detail, event.meeting_id)
+            )
+        return [
+            ActionItem(
+                id=row.id,
+                team=row.team,
+                text=row.text,
+                status=ActionStatus(row.status),
+                owners=tuple(owners.get(row.id, ())),
+                meeting_id=row.meeting_id,
+                line_seq=row.line_seq,
+                created_at=row.created_at,
+                history=tuple(history.get(row.id, ())),
+            )
+            for row in rows
+        ]
+
+    @translate_outages
+    async def open_actions(self, team: str | None = None) -> Sequence[ActionItem]:
+        async with self._sessions() as session:
+            query = select(ActionRow).where(ActionRow.status == ActionStatus.OPEN).order_by(ActionRow.id)
+            if team is not None:
+                query = query.where(ActionRow.team == team)
+            return await self._actions(session, list(await session.scalars(query)))
+
+    @translate_outages
+    async def action(self, action_id: int) -> ActionItem | None:
+        async with self._sessions() as session:
+            row = await session.get(ActionRow, action_id)
+            return (await self._actions(session, [row]))[0] if row else None
+
+    @translate_outages
+    async def actions_of_meeting(self, meeting_id: int) -> Sequence[ActionItem]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(ActionRow).where(ActionRow.meeting_id == meeting_id).order_by(ActionRow.line_seq)
+            )
+            return await self._actions(session, list(rows))
+
+    @translate_outages
+    async def previous_actions(self, team: str, started_at: datetime) -> Sequence[ActionItem]:
+        """The team's actions from earlier meetings that were still open when this one started."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(ActionRow)
+                .where(ActionRow.team == team, ActionRow.created_at < started_at)
+                .order_by(ActionRow.id)
+            )
+            actions = await self._actions(session, list(rows))
+            return [action for action in actions if action.status_at(started_at) is ActionStatus.OPEN]
+
+    @staticmethod
+    def _event(
+        session: AsyncSession,
+        action_id: int,
+        *,
+        actor: Owner,
+        at: datetime,
+        change: str,
+        detail: str = "",
+        meeting_id: int | None,
+    ) -> None:
+        session.add(
+            ActionEventRow(
+                action_id=action_id,
+                at=at,
+                actor_key=actor.key,
+                actor_nick=actor.nick,
+                change=change,
+                detail=detail,
+                meeting_id=meeting_id,
+            )
+        )
+
+    @translate_outages
+    async def change_action(
+        self, action_id: int, status: ActionStatus, actor: Owner, at: datetime, meeting_id: int | None
+    ) -> ActionItem:
+        async with self._sessions() as session:
+            async with session.begin():
+                row = await session.get(ActionRow, action_id)
+                if row is None:
+                    raise UnknownItemError(action_id)
+                change = "reopened" if status is ActionStatus.OPEN else status.value
+                row.status = status
+                self._event(session, action_id, actor=actor, at=at, change=change, meeting_id=meeting_id)
+            return (await self._actions(session, [row]))[0]
+
+    @translate_outages
+    async def reassign_action(
+        self, action_id: int, owners: tuple[Owner, ...], actor: Owner, at: datetime, meeting_id: int | None
+    ) -> ActionItem:
+        async with self._sessions() as session:
+            async with session.begin():
+                row = await session.get(ActionRow, action_id)
+                if row is None:
+                    raise UnknownItemError(action_id)
+                await session.execute(delete(ActionOwnerRow).where(ActionOwnerRow.action_id == action_id))
+                session.add_all(
+                    ActionOwnerRow(action_id=action_id, owner_key=o.key, nick=o.nick) for o in owners
+                )
+                detail = "to " + ", ".join(owner.nick for owner in owners)
+                self._event(
+                    session,
+                    action_id,
+                    actor=actor,
+                    at=at,
+                    change="reassigned",
+                    detail=detail,
+                    meeting_id=meeting_id,
+                )
+            return (await self._actions(session, [row]))[0]
+
+    @translate_outages
+    async def record_actions(
+        self, team: str, meeting_id: int, actions: Sequence[NewAction], actor: Owner
+    ) -> Sequence[ActionItem]:
+        async with self._sessions() as session:
+            for action in actions:
+                try:
+                    async with session.begin():
+                        row = ActionRow(
+                            team=team,
+                            meeting_id=meeting_id,
+                            line_seq=action.line_seq,
+                            text=action.text,
+                            status=ActionStatus.OPEN,
+                            created_at=action.at,
+                        )
+                        session.add(row)
+                        await session.flush()
+                        session.add_all(
+                            ActionOwnerRow(action_id=row.id, owner_key=o.key, nick=o.nick)
+                            for o in action.owners
+                        )
+                        self._event(
+                            session,
+                            row.id,
+                            actor=actor,
+                            at=action.at,
+                            change="created",
+                            meeting_id=meeting_id,
+                        )
+                except IntegrityError:
+                    continue  # recorded already (the end of this meeting was handled before)
+        return await self.actions_of_meeting(meeting_id)
+
+    @translate_outages
+    async def team_of_room(self, network: str, room: str) -> str | None:
+        """The name of the latest named meeting held in a room: the room's team."""
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(MeetingRow.name)
+                .where(MeetingRow.network == network, MeetingRow.room == room, MeetingRow.name.is_not(None))
+                .order_by(MeetingRow.started_at.desc())
+                .limit(1)
+            )
