@@ -82,11 +82,14 @@ class Engine:
 
     # -- classification (used by the service to decide what to store) --------------------
 
-    def command_for(self, text: str) -> tuple[CommandCall, CommandSpec] | None:
+    def command_for(self, text: str, *, typed: bool = True) -> tuple[CommandCall, CommandSpec] | None:
+        """The command a line runs. Claimed forms (`#topic next` -> #next) apply only to what
+        people typed, never to a line the bot ran for them (an agenda item called "next")."""
         call = self.parser.parse(text)
         if call is None:
             return None
-        spec = self.claims.get(f"{call.name} {call.args}".casefold()) or self.commands.get(call.name)
+        claimed = self.claims.get(f"{call.name} {call.args}".casefold()) if typed else None
+        spec = claimed or self.commands.get(call.name)
         return (call, spec) if spec else None
 
     def starts_meeting(self, text: str, kind: LineKind) -> bool:
@@ -133,7 +136,7 @@ class Engine:
             commands_help=self.command_names,
         )
         revision, before = meeting.items_revision, _fingerprint(meeting)
-        found = self.command_for(line.text)
+        found = self.command_for(line.text, typed=line.kind is LineKind.SAY)
         if found is not None:
             ctx.command, spec = found
             self._run(spec, ctx, meeting)
@@ -173,7 +176,7 @@ class Engine:
             ctx.reply(f"{sender.nick}: #{spec.name} is for the chairs of a running meeting.")
         else:
             self._call(spec, ctx)
-        return Outcome(effects=ctx.effects)
+        return Outcome(effects=list(ctx.effects))  # a copy: async handlers append to ctx.effects later
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -197,9 +200,10 @@ class Engine:
     @staticmethod
     def _visible(meeting: Meeting, effects: list[Effect]) -> list[Effect]:
         # `#lurk`: keep logging, stop talking and stop touching the channel topic.
+        # Always a new list: async handlers append their replies to the context's list later.
         if meeting.lurking:
             return [e for e in effects if not isinstance(e, Reply | ChangeTopic)]
-        return effects
+        return list(effects)
 
     @staticmethod
     def _account(meeting: Meeting, line: Line) -> None:
@@ -210,8 +214,11 @@ class Engine:
         if line.kind is LineKind.PRESENT:
             for nick, account in present_members(line.text):
                 meeting.roster[nick.casefold()] = Identity(meeting.room.network, nick, account).key
+                meeting.present[nick.casefold()] = nick
             return
         meeting.roster[line.nick.casefold()] = line.sender_key
+        if line.kind is LineKind.JOIN:
+            meeting.present[line.nick.casefold()] = line.nick
         if line.kind.is_speech:
             person = meeting.people.get(line.sender_key)
             if person is None:

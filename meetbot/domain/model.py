@@ -79,6 +79,8 @@ class Meeting:
     lines: list[Line] = field(default_factory=list)
     # nick (casefolded) -> identity key of whoever last used it here; resolves `#chair bob`.
     roster: dict[str, str] = field(default_factory=dict)
+    # Who was in the room (present at the start, or joined since): casefolded -> display nick.
+    present: dict[str, str] = field(default_factory=dict)
     # Bumped whenever items change, so storage rewrites its projection only then.
     items_revision: int = 0
     open_vote: Vote | None = None
@@ -105,12 +107,13 @@ class Meeting:
         return self.roster.get(nick.casefold()) or Identity(self.room.network, nick).key
 
     def attendee_nicks(self) -> list[str]:
-        """Everyone who can own an action: speakers, `#nick` additions and chairs (not the bot)."""
+        """Everyone who can own an action: speakers, `#nick` additions, chairs, and (unlike
+        MeetBot, which could not know) whoever was in the room, silent or not; not the bot."""
         seen: dict[str, str] = {}
         for person in self.people.values():
             if not person.is_bot:
                 seen.setdefault(person.nick.casefold(), person.nick)
-        for nick in self.chairs.values():
+        for nick in [*self.chairs.values(), *self.present.values()]:
             seen.setdefault(nick.casefold(), nick)
         return list(seen.values())
 

@@ -1,0 +1,1 @@
+"""A team's agenda, kept between meetings; `#topic next` walks it."""

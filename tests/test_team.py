@@ -1,0 +1,210 @@
+"""Agenda and action items between meetings, through the real service and database (SQLite
+and PostgreSQL): what a SIG does across two meetings and the days between them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from meetbot.app import App, build_app
+from meetbot.config import Settings
+from meetbot.domain.team import ActionStatus
+from meetbot.events import Identity, LineKind, MessageIn, Outbound, RoomRef, Say, SetTopic
+from meetbot.storage import migrate
+from meetbot.storage.database import create_engine
+from tests.conftest import T0
+
+ROOM = RoomRef("libera", "#infra")
+ALICE = Identity("libera", "alice", account="alice")
+BOB = Identity("libera", "bob", account="bobby")
+CAROL = Identity("libera", "carol", account="carol")
+MALLORY = Identity("libera", "bob")  # bob's nick, without bob's account
+
+
+class Channel:
+    network, bot_nick = "libera", "meetbot"
+
+    def __init__(self) -> None:
+        self.said: list[str] = []
+        self.topics: list[str] = []
+
+    async def run(self, submit: object) -> None:
+        return None
+
+    def members(self, room: RoomRef) -> list[Identity]:
+        return [ALICE, BOB, CAROL]
+
+    async def send(self, message: Outbound) -> None:
+        if isinstance(message, Say):
+            self.said.append(message.text)
+        elif isinstance(message, SetTopic):
+            self.topics.append(message.topic)
+
+
+@pytest.fixture
+async def bot(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[App, Channel]]:
+    channel = Channel()
+    engine = create_engine(database_url)  # what `meetbot db upgrade` does before a PostgreSQL start
+    await migrate.upgrade(engine)
+    await engine.dispose()
+    app = await build_app(Settings(), [channel], database_url=database_url, publish_dir=tmp_path)
+    yield app, channel
+    await app.close()
+
+
+async def talk(app: App, channel: Channel, lines: list[tuple[Identity, str]], day: int = 0) -> list[str]:
+    before = len(channel.said)
+    for n, (who, text) in enumerate(lines):
+        app.dispatcher.submit(MessageIn(ROOM, who, text, T0 + timedelta(days=day, seconds=n)))
+    await app.dispatcher.drain()
+    return channel.said[before:]
+
+
+async def test_action_items_carry_over_between_meetings(bot: tuple[App, Channel]) -> None:
+    app, channel = bot
+    await talk(
+        app,
+        channel,
+        [
+            (ALICE, "#startmeeting infra"),
+            (ALICE, "#action bob to check the backups"),
+            (ALICE, "#action carol and BOB to write the runbook"),
+            (ALICE, "#action someone to fix CI"),
+            (ALICE, "#endmeeting"),
+        ],
+    )
+    repo = app.database.teams
+    stored = await repo.open_actions("infra")
+    assert [(a.id, a.text, a.owner_nicks()) for a in stored] == [
+        (1, "bob to check the backups", "bob"),
+        (2, "carol and BOB to write the runbook", "bob, carol"),
+        (3, "someone to fix CI", "unassigned"),
+    ]
+    assert stored[0].owners[0].key == "libera:bobby"  # by account, from the PRESENT line
+
+    # Between meetings, in the channel.
+    replies = await talk(
+        app,
+        channel,
+        [
+            (CAROL, "#actions"),
+            (CAROL, "#actions bob"),
+            (CAROL, "#done 1"),
+            (MALLORY, "#done 1"),
+            (BOB, "#done #1"),
+            (BOB, "#done 1"),
+            (BOB, "#drop 99"),
+            (BOB, "#done soon"),
+            (ALICE, "#reassign 3 carol"),
+        ],
+        day=3,
+    )
+    assert replies == [
+        "Open action items of infra: #1 bob to check the backups (bob) · "
+        "#2 carol and BOB to write the runbook (bob, carol) · #3 someone to fix CI (unassigned)",
+        "Open action items of bob: #1 bob to check the backups (bob) · "
+        "#2 carol and BOB to write the runbook (bob, carol)",
+        "carol: only bob or a meeting chair can change #1.",
+        "bob: only bob or a meeting chair can change #1.",
+        "#1 bob to check the backups (bob): done.",
+        "#1 is already done.",
+        "There is no action item #99; #actions lists the open ones.",
+        "Usage: #done <action id>",
+        "alice: only unassigned or a meeting chair can change #3.",
+    ]
+
+    # The next meeting lists what is still open; a chair may change anyone's item.
+    replies = await talk(
+        app,
+        channel,
+        [
+            (ALICE, "#startmeeting infra"),
+            (ALICE, "#reassign 3 carol"),
+            (ALICE, "#done 2"),
+            (ALICE, "#endmeeting"),
+        ],
+        day=7,
+    )
+    assert replies[1] == (
+        "Open action items from earlier meetings: #2 carol and BOB to write the runbook (bob, carol) · "
+        "#3 someone to fix CI (unassigned)"
+    )
+    assert replies[2:4] == [
+        "#3 someone to fix CI is now carol's.",
+        "#2 carol and BOB to write the runbook (bob, carol): done.",
+    ]
+    item = await repo.action(3)
+    assert item is not None
+    assert [e.change for e in item.history] == ["created", "reassigned"]
+    assert item.status_at(T0) is ActionStatus.OPEN
+    assert [a.id for a in await repo.open_actions("infra")] == [3]
+
+
+async def test_the_agenda_walks_with_topic_next(bot: tuple[App, Channel]) -> None:
+    app, channel = bot
+    await talk(app, channel, [(ALICE, "#startmeeting infra"), (ALICE, "#endmeeting")])  # the room's team
+    replies = await talk(
+        app,
+        channel,
+        [
+            (BOB, "#agenda add Review the backups"),
+            (CAROL, "#agenda add Plan the release"),
+            (CAROL, "#agenda add next"),
+            (BOB, "#agenda move 2 1"),
+            (CAROL, "#agenda move 2 3"),
+            (BOB, "#agenda remove 9"),
+            (BOB, "#agenda"),
+            (BOB, "#agenda frobnicate"),
+            (BOB, "#agenda clear"),
+        ],
+        day=1,
+    )
+    assert replies == [
+        "Added to the agenda of infra as item 1.",
+        "Added to the agenda of infra as item 2.",
+        "Added to the agenda of infra as item 3.",
+        "bob: only carol (who added it) or a meeting chair can change it.",
+        "Agenda of infra: 1. Review the backups · 2. next · 3. Plan the release",
+        "There is no agenda item 9 (the agenda has 3).",
+        "Agenda of infra: 1. Review the backups · 2. next · 3. Plan the release",
+        "Usage: #agenda add <text> | list | remove <n> | move <n> <m> | clear",
+        "bob: only the chairs of a running meeting can clear the agenda.",
+    ]
+    replies = await talk(
+        app,
+        channel,
+        [
+            (ALICE, "#startmeeting infra"),
+            (BOB, "#topic next"),  # not a chair
+            (ALICE, "#topic next"),
+            (ALICE, "#next"),  # the item called "next" becomes a topic, it does not recurse
+            (ALICE, "#endmeeting"),
+        ],
+        day=2,
+    )
+    assert (
+        replies[1]
+        == "Agenda: 1. Review the backups · 2. next · 3. Plan the release (#topic next takes the next item)"
+    )
+    assert "bob: #next is for the meeting chairs (alice); nothing changed." in replies
+    assert channel.topics == ["Review the backups (Meeting topic: infra)", "next (Meeting topic: infra)"]
+    assert [item.text for item in await app.database.teams.agenda("infra")] == ["Plan the release"]
+
+    (_, second) = await app.database.meetings.meetings_in(ROOM)
+    lines = await app.database.meetings.lines(second.id)
+    on_behalf = [(line.nick, line.text) for line in lines if line.kind is LineKind.ON_BEHALF]
+    assert on_behalf == [("alice", "#topic Review the backups"), ("alice", "#topic next")]
+    rebuilt = app.service.engine.rebuild(second, lines)
+    assert [(i.kind.value, i.text) for i in rebuilt.items] == [
+        ("TOPIC", "Review the backups"),
+        ("TOPIC", "next"),
+    ]
+
+
+async def test_an_empty_agenda_says_so(bot: tuple[App, Channel]) -> None:
+    app, channel = bot
+    replies = await talk(app, channel, [(ALICE, "#startmeeting infra"), (ALICE, "#topic next")])
+    assert replies[-1] == "The agenda of infra is empty; #topic <text> sets a topic."
