@@ -14,6 +14,7 @@ from meetbot.adapters.base import Adapter
 from meetbot.config import Settings
 from meetbot.dispatch import Dispatcher
 from meetbot.domain.model import Meeting
+from meetbot.domain.team import TeamSnapshot
 from meetbot.engine import Engine
 from meetbot.minutes.render import render_all
 from meetbot.outbox import Outbox
@@ -22,6 +23,7 @@ from meetbot.publish.paths import links_for, minutes_basename
 from meetbot.registry import load_plugins
 from meetbot.service import MeetingService
 from meetbot.storage.database import Database
+from meetbot.storage.teams import TeamStore
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,7 @@ class FileMinutesWriter:
 
     settings: Settings
     publish_dir: Path | None = None
+    teams: TeamStore | None = None
     written: list[PublishedFile] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -45,6 +48,7 @@ class FileMinutesWriter:
         basename = minutes_basename(meeting, publish.pattern, publish.timezone)
         links = links_for(basename, publish.base_url)
         # Rendering a long meeting is CPU work: keep it off the event loop.
+        team = await self._team_snapshot(meeting)
         files = await asyncio.to_thread(
             render_all,
             meeting,
@@ -52,10 +56,21 @@ class FileMinutesWriter:
             templates_dir=self.settings.templates_dir,
             generator=GENERATOR,
             command_prefixes=tuple(self.settings.command_prefixes),
+            team=team,
         )
         published = await self._publisher.publish(basename, files, restricted=meeting.restricted)
         self.written.extend(published)
         return published
+
+    async def _team_snapshot(self, meeting: Meeting) -> TeamSnapshot | None:
+        if self.teams is None or meeting.id is None:
+            return None
+        team = meeting.series_name
+        return TeamSnapshot(
+            agenda=await self.teams.agenda_for_minutes(team, meeting.id, meeting.ended_at),
+            previous_actions=await self.teams.previous_actions(team, meeting.started_at),
+            meeting_actions=await self.teams.actions_of_meeting(meeting.id),
+        )
 
 
 @dataclass
@@ -92,7 +107,7 @@ async def build_app(
     engine = Engine(load_plugins(settings), settings.command_prefixes)
     database = await Database.open(database_url or settings.database.url)
     outbox = Outbox(adapters)
-    writer = FileMinutesWriter(settings, publish_dir)
+    writer = FileMinutesWriter(settings, publish_dir, database.teams)
     service = MeetingService(
         engine,
         store=database.meetings,

@@ -3,6 +3,7 @@ and PostgreSQL): what a SIG does across two meetings and the days between them."
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -208,3 +209,49 @@ async def test_an_empty_agenda_says_so(bot: tuple[App, Channel]) -> None:
     app, channel = bot
     replies = await talk(app, channel, [(ALICE, "#startmeeting infra"), (ALICE, "#topic next")])
     assert replies[-1] == "The agenda of infra is empty; #topic <text> sets a topic."
+
+
+async def test_minutes_show_the_agenda_and_previous_action_items(
+    bot: tuple[App, Channel], tmp_path: Path
+) -> None:
+    app, channel = bot
+    await talk(
+        app,
+        channel,
+        [
+            (ALICE, "#startmeeting infra"),
+            (ALICE, "#action bob to rotate <the> keys"),
+            (ALICE, "#action carol to update docs"),
+            (ALICE, "#endmeeting"),
+        ],
+    )
+    await talk(app, channel, [(BOB, "#agenda add Key rotation"), (BOB, "#agenda add Docs sprint")], day=1)
+    await talk(
+        app,
+        channel,
+        [
+            (ALICE, "#startmeeting infra"),
+            (ALICE, "#topic next"),
+            (BOB, "#done 1"),
+            (ALICE, "#action bob to announce it"),
+            (ALICE, "#endmeeting"),
+        ],
+        day=7,
+    )
+    (json_file,) = tmp_path.glob("infra/2026/infra.2026-11-28-*.json")
+    minutes = json.loads(json_file.read_text(encoding="utf-8"))
+    assert minutes["agenda"] == [
+        {"text": "Key rotation", "covered": True, "line": 7},
+        {"text": "Docs sprint", "covered": False, "line": None},
+    ]
+    assert minutes["previous_actions"] == [
+        {"id": 1, "text": "bob to rotate <the> keys", "owners": "bob", "status": "done"},
+        {"id": 2, "text": "carol to update docs", "owners": "carol", "status": "open"},
+    ]
+    assert [(a["id"], a["text"]) for a in minutes["actions"]] == [(3, "bob to announce it")]
+    html = json_file.with_suffix(".html").read_text(encoding="utf-8")
+    assert '<a href="infra.2026-11-28-16.00.log.html#l-7">Key rotation</a>' in html
+    assert '#1</span> bob to rotate &lt;the&gt; keys (bob): <span class="status-done">done' in html
+    text = json_file.with_suffix(".txt").read_text(encoding="utf-8")
+    assert "* Docs sprint  (not reached: carried over)" in text
+    assert "* #2 carol to update docs (carol): open" in text

@@ -30,6 +30,7 @@ from jinja2 import (
 from markupsafe import Markup
 
 from meetbot.domain.model import ItemKind, Meeting
+from meetbot.domain.team import TeamSnapshot
 from meetbot.minutes.view import MeetingLinks, MinutesView, build_view
 
 # Extension -> template name. `.json` is built with json.dumps: a template could emit
@@ -183,12 +184,21 @@ def minutes_json(view: MinutesView) -> str:
             if t.heading is not None
         ],
         "items": items,
-        "actions": [{"text": a.text, "owners": list(a.owners), "line": a.line} for a in view.actions],
+        "actions": [
+            {"id": a.id, "text": a.text, "owners": list(a.owners), "line": a.line} for a in view.actions
+        ],
         "attendees": [{"nick": p.nick, "lines": p.lines} for p in view.attendees],
         "generator": view.generator,
     }
     if view.urls:
         data["urls"] = {u.extension: u.url for u in view.urls}
+    if view.agenda:
+        data["agenda"] = [{"text": a.text, "covered": a.covered, "line": a.line} for a in view.agenda]
+    if view.previous_actions:
+        data["previous_actions"] = [
+            {"id": a.id, "text": a.text, "owners": a.owners, "status": a.status}
+            for a in view.previous_actions
+        ]
     if view.votes:
         data["votes"] = [
             {
@@ -232,7 +242,8 @@ def render_all(
     templates_dir: Path | None = None,
     generator: str,
     command_prefixes: tuple[str, ...] = ("#",),
+    team: TeamSnapshot | None = None,
 ) -> dict[str, str]:
     """Minutes and logs of `meeting` in every format: `.html .txt .log.html .log.txt .md .json`."""
-    view = build_view(meeting, links, generator=generator, command_prefixes=command_prefixes)
+    view = build_view(meeting, links, generator=generator, command_prefixes=command_prefixes, team=team)
     return render_view(view, templates_dir=templates_dir)

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from meetbot.domain.attribution import owners_in
 from meetbot.domain.model import Item, ItemKind, Line, Meeting
 from meetbot.domain.presence import present_members
+from meetbot.domain.team import ActionItem, AgendaItem, TeamSnapshot
 from meetbot.domain.votes import OptionCount, Vote, tally
 from meetbot.events import LineKind
 
@@ -111,6 +112,23 @@ class ActionView:
     time: str
     line: int
     anchor: str
+    id: int | None = None  # once stored at the meeting's end: what #done <id> takes
+
+
+@dataclass(frozen=True, slots=True)
+class AgendaView:
+    text: str
+    covered: bool  # discussed in this meeting (else: not reached, carried over)
+    line: int | None
+    anchor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PreviousActionView:
+    id: int
+    text: str
+    owners: str
+    status: str  # as of this meeting's end
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +210,8 @@ class MinutesView:
     urls: tuple[FileUrl, ...]
     generator: str
     votes: tuple[VoteView, ...] = ()
+    agenda: tuple[AgendaView, ...] = ()
+    previous_actions: tuple[PreviousActionView, ...] = ()
 
 
 def _href(url: str) -> str:
@@ -280,8 +300,22 @@ def _group_topics(items: Iterable[ItemView]) -> tuple[TopicView, ...]:
     return tuple(groups)
 
 
-def _action_view(item: ItemView) -> ActionView:
-    return ActionView(item.text, item.owners, item.nick, item.time, item.line, item.anchor)
+def _action_view(item: ItemView, ids: dict[int, int]) -> ActionView:
+    return ActionView(
+        item.text, item.owners, item.nick, item.time, item.line, item.anchor, ids.get(item.line)
+    )
+
+
+def _agenda_view(item: AgendaItem, meeting_id: int | None) -> AgendaView:
+    covered = meeting_id is not None and item.covered_meeting_id == meeting_id
+    line = item.covered_line if covered else None
+    return AgendaView(item.text, covered, line, f"l-{line}" if line else None)
+
+
+def _previous_action_view(item: ActionItem, ended_at: datetime | None) -> PreviousActionView:
+    # As of the meeting's end, from the history: regenerated minutes must say the same thing.
+    status = item.status_at(ended_at) if ended_at else item.status
+    return PreviousActionView(item.id, item.text, item.owner_nicks(), status.value)
 
 
 def _by_person(actions: Sequence[ActionView]) -> tuple[tuple[PersonActions, ...], tuple[ActionView, ...]]:
@@ -357,11 +391,15 @@ def build_view(
     *,
     generator: str,
     command_prefixes: Sequence[str] = ("#",),
+    team: TeamSnapshot | None = None,
 ) -> MinutesView:
-    """The minutes of `meeting` (taken as finished state) as plain values for the templates."""
+    """The minutes of `meeting` (taken as finished state) as plain values for the templates;
+    `team` adds the agenda, earlier action items and action ids when storage has them."""
     nicks = meeting.attendee_nicks()
     items = tuple(_item_view(item, nicks) for item in meeting.items)
-    actions = tuple(_action_view(item) for item in items if item.kind == ItemKind.ACTION)
+    team = team or TeamSnapshot()
+    ids = {action.line_seq: action.id for action in team.meeting_actions}
+    actions = tuple(_action_view(item, ids) for item in items if item.kind == ItemKind.ACTION)
     by_person, unassigned = _by_person(actions)
     log_href = links.href(".log.html")
     urls = tuple(FileUrl(ext, url) for ext in EXTENSIONS if (url := links.url(ext)) is not None)
@@ -392,6 +430,10 @@ def build_view(
         urls=urls,
         generator=generator,
         votes=tuple(_vote_view(vote) for vote in meeting.votes),
+        agenda=tuple(_agenda_view(item, meeting.id) for item in team.agenda),
+        previous_actions=tuple(
+            _previous_action_view(item, meeting.ended_at) for item in team.previous_actions
+        ),
     )
 
 
