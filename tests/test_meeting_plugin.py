@@ -375,3 +375,14 @@ def test_rebuild_from_lines_restores_everything(script: Script, engine: Engine) 
         "ended_at",
     ]:
         assert getattr(rebuilt, field) == getattr(original, field), field
+
+
+def test_here_aliases_own_actions_by_identity(script: Script) -> None:
+    ken = Identity("libera", "k[n", account="kenp")
+    script.say(ken, "#here Ken Pronovici")
+    assert script.say(BOB, "#here Ken Pronovici").replies == [
+        "bob: 'Ken Pronovici' already names someone else here."
+    ]
+    script.say(ALICE, "#action ken pronovici to write the report")
+    assert "Ken Pronovici" in script.meeting.attendee_nicks()
+    assert script.meeting.identity_of("KEN PRONOVICI") == "libera:kenp"

@@ -245,6 +245,24 @@ class MeetingPlugin(Plugin):
         for nick in split_nicks(ctx.args):
             _ensure_person(meeting, meeting.identity_of(nick), nick)
 
+    @command(
+        "here",
+        usage="#here [alias]",
+        summary="mark yourself present, optionally with a name actions may use for you",
+    )
+    def here(self, ctx: Context) -> None:
+        """hcoop's attendance: `#here Ken Pronovici` lets `#action Ken Pronovici to ...` reach ken."""
+        meeting = ctx.require_meeting()
+        meeting.present[ctx.nick.casefold()] = ctx.nick
+        alias = " ".join(ctx.args.split())
+        if alias and alias.casefold() != ctx.nick.casefold():
+            taken = meeting.roster.get(alias.casefold())
+            if taken is not None and taken != ctx.sender_key:
+                ctx.reply(f"{ctx.nick}: '{alias}' already names someone else here.")
+                return
+            meeting.roster[alias.casefold()] = ctx.sender_key
+            meeting.present[alias.casefold()] = alias
+
     # -- bot behaviour ---------------------------------------------------------------------------
 
     @command("lurk", role=Role.CHAIR, summary="stop talking and setting the topic (still logging)")
