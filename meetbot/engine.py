@@ -154,7 +154,9 @@ class Engine:
         outcome.effects = [] if replaying else self._visible(meeting, ctx.effects)
         return outcome
 
-    def run_outside_meeting(self, room: RoomRef, sender: Identity, text: str, at: datetime) -> Outcome:
+    def run_outside_meeting(
+        self, room: RoomRef, sender: Identity, text: str, at: datetime, *, private: bool = False
+    ) -> Outcome:
         """Commands that also work with no meeting open (`#commands`, later `#agenda`)."""
         found = self.command_for(text)
         if found is None or found[1].scope is not Scope.ANYTIME:
@@ -169,6 +171,7 @@ class Engine:
             line=None,
             command=call,
             commands_help=self.command_names,
+            private=private,
         )
         if spec.needs_args and not call.args:
             ctx.reply(f"Usage: {spec.usage}")

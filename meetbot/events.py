@@ -72,6 +72,9 @@ class MessageIn:
     kind: LineKind = LineKind.SAY
     native_id: str | None = None
     from_self: bool = False
+    # A private message to the bot: `room` is then the conversation, RoomRef(network, sender nick).
+    # Never logged and never part of a meeting; only commands that work outside meetings run.
+    private: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,7 @@ class Context:
     effects: list[Effect] = field(default_factory=list)
     command: CommandCall | None = None
     commands_help: Callable[[], list[str]] = list
+    private: bool = False  # said to the bot alone, not in a room
 
     @property
     def args(self) -> str:

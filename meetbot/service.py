@@ -81,6 +81,9 @@ class MeetingService:
     async def handle(self, message: MessageIn) -> None:
         if message.from_self:
             return  # our own lines are logged as we send them
+        if message.private:
+            await self._private(message)
+            return
         state = await self._room(message.room)
         if state.meeting is None:
             await self._outside_meeting(state, message)
@@ -112,6 +115,12 @@ class MeetingService:
             "resumed meeting %s in %s/%s at line %d", header.id, room.network, room.room, len(meeting.lines)
         )
         return meeting
+
+    async def _private(self, message: MessageIn) -> None:
+        outcome = self.engine.run_outside_meeting(
+            message.room, message.sender, message.text, message.at, private=True
+        )
+        await self._carry_out_outside(_RoomState(None), message.room, outcome.effects)
 
     async def _outside_meeting(self, state: _RoomState, message: MessageIn) -> None:
         if not self.engine.starts_meeting(message.text, message.kind):
@@ -183,7 +192,7 @@ class MeetingService:
     async def _run_team_command(self, state: _RoomState, room: RoomRef, effect: RunTeamCommand) -> None:
         ctx = effect.ctx
         already = len(ctx.effects)
-        team = await self._team(ctx.meeting, state, room)
+        team = await self._team(ctx.meeting, state, room, private=ctx.private)
         try:
             await self._retrying(lambda: effect.handler(ctx, team))
         except Exception:
@@ -196,11 +205,19 @@ class MeetingService:
             await self._carry_out_outside(state, room, follow_up)
 
     async def _team(
-        self, meeting: Meeting | None, state: _RoomState, room: RoomRef | None = None
+        self,
+        meeting: Meeting | None,
+        state: _RoomState,
+        room: RoomRef | None = None,
+        *,
+        private: bool = False,
     ) -> TeamServices:
-        """The team a line speaks for: the meeting's series, else the room's latest named one."""
+        """The team a line speaks for: the meeting's series, else the room's latest named one;
+        a private message has none (its commands name their team themselves)."""
         if meeting is not None:
             name, meeting_id = meeting.series_name, meeting.id
+        elif private:
+            name, meeting_id = "", None
         else:
             assert room is not None
             stored = await self._retrying(lambda: self.teams.team_of_room(room.network, room.room))

@@ -255,3 +255,27 @@ async def test_minutes_show_the_agenda_and_previous_action_items(
     text = json_file.with_suffix(".txt").read_text(encoding="utf-8")
     assert "* Docs sprint  (not reached: carried over)" in text
     assert "* #2 carol to update docs (carol): open" in text
+
+
+async def test_private_messages_name_their_team(bot: tuple[App, Channel]) -> None:
+    app, channel = bot
+    await talk(
+        app,
+        channel,
+        [(ALICE, "#startmeeting infra"), (ALICE, "#action bob to patch"), (ALICE, "#endmeeting")],
+    )
+    conversation = RoomRef("libera", "bob")
+    before = len(channel.said)
+    for n, text in enumerate(
+        ["#agenda infra add Patch review", "#agenda", "#actions", "#startmeeting sneaky", "#info x"]
+    ):
+        app.dispatcher.submit(
+            MessageIn(conversation, BOB, text, T0 + timedelta(days=1, seconds=n), private=True)
+        )
+    await app.dispatcher.drain()
+    assert channel.said[before:] == [
+        "Added to the agenda of infra as item 1.",
+        "By private message, name the team: #agenda <team> add <text> (or list)",
+        "Open action items of bob: #1 bob to patch (bob)",
+    ]
+    assert await app.database.meetings.meetings_in(conversation) == []  # nothing private is logged

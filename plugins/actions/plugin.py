@@ -33,7 +33,7 @@ class ActionsPlugin(Plugin):
 
     @command("actions", usage="#actions [nick | team]", scope=Scope.ANYTIME, summary="list open action items")
     async def actions(self, ctx: Context, team: TeamServices) -> None:
-        wanted = ctx.args.strip()
+        wanted = ctx.args.strip() or (ctx.nick if ctx.private else "")  # by private message: your own
         if not wanted:
             items = await team.repo.open_actions(team.team)
             ctx.reply(
@@ -46,7 +46,12 @@ class ActionsPlugin(Plugin):
         if as_team:
             ctx.reply(f"Open action items of {wanted.casefold()}: {describe(as_team)}")
             return
-        key = ctx.meeting.identity_of(wanted) if ctx.meeting else Identity(ctx.room.network, wanted).key
+        if ctx.private and not ctx.args.strip():
+            key = ctx.sender_key
+        elif ctx.meeting is not None:
+            key = ctx.meeting.identity_of(wanted)
+        else:
+            key = Identity(ctx.room.network, wanted).key
         folded = wanted.casefold()
         mine = [
             item

@@ -4,9 +4,10 @@ next meeting; covered ones are marked with the meeting and line where they were 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
-from meetbot.domain.model import Meeting
+from meetbot.domain.model import Meeting, normalize_name
 from meetbot.domain.team import AgendaItem
 from meetbot.plugin import Context, Plugin, Role, Scope, TeamServices, command
 
@@ -22,7 +23,14 @@ class AgendaPlugin(Plugin):
 
     @command("agenda", usage=USAGE, scope=Scope.ANYTIME, summary="the team's agenda between meetings")
     async def agenda(self, ctx: Context, team: TeamServices) -> None:
-        action, _, rest = ctx.args.strip().partition(" ")
+        args = ctx.args.strip()
+        if ctx.private:  # by private message the team comes first: #agenda nova add <text>
+            named, _, args = args.partition(" ")
+            if not named:
+                ctx.reply("By private message, name the team: #agenda <team> add <text> (or list)")
+                return
+            team = dataclasses.replace(team, team=normalize_name(named))
+        action, _, rest = args.strip().partition(" ")
         action, rest = action.casefold() or "list", rest.strip()
         items = await team.repo.agenda(team.team)
         if action == "list":
