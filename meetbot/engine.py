@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from meetbot.commands import DEFAULT_PREFIXES, CommandCall, CommandParser
-from meetbot.domain.model import Line, Meeting, Person
+from meetbot.domain.model import ItemKind, Line, Meeting, Person
 from meetbot.domain.presence import present_members
 from meetbot.events import Identity, LineKind, RoomRef
 from meetbot.plugin import (
@@ -121,8 +121,11 @@ class Engine:
         meeting.lines.append(line)
         self._account(meeting, line)
         outcome = Outcome()
+        if line.kind in (LineKind.EDIT, LineKind.REDACT):
+            outcome.items_changed = outcome.state_changed = self._amend(meeting, line)
+            return outcome
         # Only people's plain speech runs commands (and what the bot ran on their behalf):
-        # never the bot's own lines, never /me.
+        # never the bot's own lines, never /me, never an edit.
         if line.is_bot or line.kind not in (LineKind.SAY, LineKind.ON_BEHALF):
             return outcome
         ctx = Context(
@@ -134,6 +137,7 @@ class Engine:
             line=line,
             replaying=replaying,
             commands_help=self.command_names,
+            privileged=line.privileged,
         )
         revision, before = meeting.items_revision, _fingerprint(meeting)
         found = self.command_for(line.text, typed=line.kind is LineKind.SAY)
@@ -184,7 +188,7 @@ class Engine:
     # -- internals ----------------------------------------------------------------------------
 
     def _run(self, spec: CommandSpec, ctx: Context, meeting: Meeting) -> None:
-        if spec.role is Role.CHAIR and not meeting.is_chair(ctx.sender_key):
+        if spec.role is Role.CHAIR and not ctx.is_chair():
             chairs = ", ".join(sorted(meeting.chairs.values(), key=str.casefold))
             ctx.reply(f"{ctx.nick}: #{spec.name} is for the meeting chairs ({chairs}); nothing changed.")
             return
@@ -199,6 +203,37 @@ class Engine:
             ctx.effects.append(RunTeamCommand(spec.handler, ctx))  # type: ignore[arg-type]
         else:
             _guarded(spec.handler, ctx, f"#{spec.name}")  # type: ignore[arg-type]
+
+    def _amend(self, meeting: Meeting, line: Line) -> bool:
+        """Apply an edit or redaction to the line it names and to the item that line created.
+        Returns whether items changed."""
+        target = next((old for old in reversed(meeting.lines) if old.native_id == line.edit_of), None)
+        if target is None or target is line:
+            return False
+        if line.kind is LineKind.REDACT:
+            target.text, target.redacted = "", True
+            kept = [item for item in meeting.items if item.line_seq != target.seq]
+        else:
+            old_command = self.command_for(target.text)
+            target.text, target.edited = line.text, True
+            kept = []
+            for item in meeting.items:
+                if item.line_seq == target.seq:
+                    new_command = self.command_for(line.text)
+                    if old_command is None:  # an item a listener made from the whole line
+                        item.text = line.text.strip()
+                    elif new_command is not None and new_command[1] is old_command[1] and new_command[0].args:
+                        item.text = new_command[0].args
+                    else:
+                        continue  # the edit took the command away: so goes its item
+                kept.append(item)
+        changed = kept != meeting.items or line.kind is LineKind.EDIT
+        if changed:
+            meeting.items = kept
+            meeting.items_revision += 1
+            topics = [item.text for item in kept if item.kind is ItemKind.TOPIC]
+            meeting.current_topic = topics[-1] if topics else None
+        return changed
 
     @staticmethod
     def _visible(meeting: Meeting, effects: list[Effect]) -> list[Effect]:

@@ -55,6 +55,11 @@ class LineKind(StrEnum):
     # A command the bot ran for someone (e.g. `#topic <next agenda item>` for `#topic next`):
     # nick and sender are that person's, so the rebuild replays it with their rights.
     ON_BEHALF = "on_behalf"
+    # A message changed after the fact (Matrix m.replace): text is the new text, `edit_of` the
+    # native id of the message it changes. Never runs a command.
+    EDIT = "edit"
+    # A message withdrawn (Matrix redaction): `edit_of` names it; its text is blanked everywhere.
+    REDACT = "redact"
 
     @property
     def is_speech(self) -> bool:
@@ -75,12 +80,24 @@ class MessageIn:
     # A private message to the bot: `room` is then the conversation, RoomRef(network, sender nick).
     # Never logged and never part of a meeting; only commands that work outside meetings run.
     private: bool = False
+    # The native id of the message an EDIT or REDACT line changes.
+    edit_of: str | None = None
+    # The thread (root message's native id) the message was written in; replies go there too.
+    thread: str | None = None
+    # The sender's rank on the platform makes them a chair (Matrix power level at or above the
+    # configured threshold; IRC channel operator when the network allows it). Stored with the
+    # line, so a rebuilt meeting grants the same rights.
+    privileged: bool = False
+    # False where minutes must not be published from (an end-to-end encrypted room):
+    # no meeting may start there.
+    loggable: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class Say:
     room: RoomRef
     text: str
+    thread: str | None = None  # answer inside this thread (the native id of its root)
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,11 @@ class Context:
     command: CommandCall | None = None
     commands_help: Callable[[], list[str]] = list
     private: bool = False  # said to the bot alone, not in a room
+    privileged: bool = False  # the platform ranks the sender a chair (power level, channel op)
+
+    def is_chair(self) -> bool:
+        """A chair of the running meeting, by identity or by platform rank."""
+        return self.meeting is not None and (self.privileged or self.meeting.is_chair(self.sender_key))
 
     @property
     def args(self) -> str:

@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -40,6 +41,13 @@ class MinutesWriter(Protocol):
 
     async def write(self, meeting: Meeting) -> Sequence[WrittenFile]: ...
 
+
+ENCRYPTED_ROOM = (
+    "Meetings can't run in an end-to-end encrypted room: their minutes and log are published, "
+    "which would undo the encryption. Meet in an unencrypted room."
+)
+
+_reply_thread: ContextVar[str | None] = ContextVar("reply_thread", default=None)
 
 # The three links MeetBot posts, in its order and words; the rest are a click away.
 ANNOUNCED = {".html": "Minutes", ".txt": "Minutes (text)", ".log.html": "Log"}
@@ -84,7 +92,19 @@ class MeetingService:
         if message.private:
             await self._private(message)
             return
+        # Replies to a message written in a thread go to that thread. A context variable, since
+        # the workers of several rooms run through this one service at once.
+        token = _reply_thread.set(message.thread)
+        try:
+            await self._handle_in_room(message)
+        finally:
+            _reply_thread.reset(token)
+
+    async def _handle_in_room(self, message: MessageIn) -> None:
         state = await self._room(message.room)
+        if message.kind in (LineKind.EDIT, LineKind.REDACT):
+            await self._amend(state, message)
+            return
         if state.meeting is None:
             await self._outside_meeting(state, message)
             return
@@ -116,6 +136,37 @@ class MeetingService:
         )
         return meeting
 
+    async def _amend(self, state: _RoomState, message: MessageIn) -> None:
+        """An edit or redaction: logged into the meeting holding its target (open or ended). A
+        redaction also blanks the stored text; an ended meeting's minutes are published again."""
+        if message.edit_of is None:
+            return
+        open_meeting = state.meeting
+        if open_meeting is not None and any(line.native_id == message.edit_of for line in open_meeting.lines):
+            line = self._line(open_meeting, message)
+            if await self._store_line(open_meeting, line):
+                await self._redact_stored(open_meeting, line)
+                await self._carry_out(state, self.engine.apply(open_meeting, line))
+            return
+        room, target = message.room, message.edit_of
+        header = await self._retrying(lambda: self.store.meeting_with_line(room, target))
+        if header is None:
+            return  # not something any meeting logged
+        ended = await self._retrying(lambda: self._rebuild(header.id))
+        line = self._line(ended, message)
+        if await self._store_line(ended, line):
+            await self._redact_stored(ended, line)
+            republished = await self._retrying(lambda: self._rebuild(header.id))
+            try:
+                await self.writer.write(republished)
+            except Exception:
+                log.exception("republishing meeting %s after an edit failed", header.id)
+
+    async def _redact_stored(self, meeting: Meeting, line: Line) -> None:
+        if line.kind is LineKind.REDACT and line.edit_of is not None:
+            meeting_id, target = _meeting_id(meeting), line.edit_of
+            await self._retrying(lambda: self.store.blank_lines(meeting_id, target))
+
     async def _private(self, message: MessageIn) -> None:
         outcome = self.engine.run_outside_meeting(
             message.room, message.sender, message.text, message.at, private=True
@@ -123,6 +174,9 @@ class MeetingService:
         await self._carry_out_outside(_RoomState(None), message.room, outcome.effects)
 
     async def _outside_meeting(self, state: _RoomState, message: MessageIn) -> None:
+        if not message.loggable and self.engine.starts_meeting(message.text, message.kind):
+            await self._send(Say(message.room, ENCRYPTED_ROOM, thread=message.thread))
+            return
         if not self.engine.starts_meeting(message.text, message.kind):
             outcome = self.engine.run_outside_meeting(message.room, message.sender, message.text, message.at)
             await self._carry_out_outside(state, message.room, outcome.effects)
@@ -185,7 +239,7 @@ class MeetingService:
     async def _carry_out_outside(self, state: _RoomState, room: RoomRef, effects: Sequence[Effect]) -> None:
         for effect in effects:
             if isinstance(effect, Reply):
-                await self._send(Say(room, effect.text))
+                await self._send(Say(room, effect.text, thread=_reply_thread.get()))
             elif isinstance(effect, RunTeamCommand):
                 await self._run_team_command(state, room, effect)
 
@@ -298,7 +352,7 @@ class MeetingService:
             line = self._bot_line(meeting, LineKind.SAY, text)
             await self._store_line(meeting, line)
             self.engine.apply(meeting, line)
-        await self._send(Say(room, text))
+        await self._send(Say(room, text, thread=_reply_thread.get()))
 
     def _bot_line(self, meeting: Meeting, kind: LineKind, text: str) -> Line:
         # Stamped with the time of the line it answers: replays stay deterministic.
@@ -341,4 +395,7 @@ def _to_line(seq: int, message: MessageIn) -> Line:
         text=message.text,
         is_bot=False,
         native_id=message.native_id,
+        privileged=message.privileged,
+        edit_of=message.edit_of,
+        thread=message.thread,
     )

@@ -38,6 +38,12 @@ class Line:
     text: str
     is_bot: bool = False
     native_id: str | None = None
+    privileged: bool = False  # the platform made the sender a chair (see MessageIn.privileged)
+    edit_of: str | None = None  # for EDIT and REDACT lines: the native id they change
+    thread: str | None = None
+    # Derived by the engine from later EDIT/REDACT lines, never stored:
+    edited: bool = False
+    redacted: bool = False
 
 
 @dataclass(slots=True)

@@ -355,8 +355,15 @@ def event_phrase(line: Line) -> str:
     return phrase.format(nick=line.nick, text=line.text, reason=f" ({line.text})" if line.text else "")
 
 
+_AMENDMENTS = (LineKind.EDIT, LineKind.REDACT)
+
+
 def _log_line(line: Line, prefixes: Sequence[str]) -> LogLineView:
     text = line.text if line.kind.is_speech else event_phrase(line)
+    if line.redacted:
+        text = "(message removed)"
+    elif line.edited:
+        text = f"{text} (edited)"
     lead, lead_class, rest = "", "", text
     if line.kind in (LineKind.SAY, LineKind.NOTICE):
         for prefix in prefixes:
@@ -422,7 +429,10 @@ def build_view(
         actions_by_person=by_person,
         unassigned_actions=unassigned,
         attendees=tuple(AttendeeView(p.nick, p.lines, p.is_bot) for p in meeting.people_present()),
-        log=tuple(_log_line(line, command_prefixes) for line in meeting.lines),
+        # Edits and redactions show in the lines they change, not as lines of their own.
+        log=tuple(
+            _log_line(line, command_prefixes) for line in meeting.lines if line.kind not in _AMENDMENTS
+        ),
         links=links,
         log_href=log_href,
         minutes_href=links.href(".html"),

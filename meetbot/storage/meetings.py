@@ -9,7 +9,7 @@ import functools
 from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -67,6 +67,9 @@ def _line(row: LineRow) -> Line:
         text=row.text,
         is_bot=row.is_bot,
         native_id=row.native_id,
+        privileged=row.privileged,
+        edit_of=row.edit_of,
+        thread=row.thread,
     )
 
 
@@ -81,6 +84,9 @@ def _line_values(meeting_id: int, line: Line) -> dict[str, object]:
         "text": line.text,
         "is_bot": line.is_bot,
         "native_id": line.native_id,
+        "privileged": line.privileged,
+        "edit_of": line.edit_of,
+        "thread": line.thread,
     }
 
 
@@ -212,3 +218,34 @@ class MeetingStore:
                 .order_by(MeetingRow.started_at, MeetingRow.id)
             )
             return [_header(row) for row in rows]
+
+    @translate_outages
+    async def meeting_with_line(self, room: RoomRef, native_id: str) -> MeetingHeader | None:
+        """The meeting in this room that logged the network message `native_id`, if any."""
+        async with self._session() as session:
+            row = await session.scalar(
+                select(MeetingRow)
+                .join(LineRow, LineRow.meeting_id == MeetingRow.id)
+                .where(
+                    MeetingRow.network == room.network,
+                    MeetingRow.room == room.room,
+                    LineRow.native_id == native_id,
+                )
+                .limit(1)
+            )
+            return _header(row) if row else None
+
+    @translate_outages
+    async def blank_lines(self, meeting_id: int, native_id: str) -> None:
+        """A redaction: blank the stored text of the message and of every edit of it, so what
+        was withdrawn is not kept (unlike an edit, whose original stays for admins)."""
+        async with self._session() as session, session.begin():
+            await session.execute(
+                update(LineRow)
+                .where(
+                    LineRow.meeting_id == meeting_id,
+                    or_(LineRow.native_id == native_id, LineRow.edit_of == native_id),
+                    LineRow.kind != LineKind.REDACT.value,
+                )
+                .values(text="")
+            )

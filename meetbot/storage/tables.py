@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -96,8 +97,13 @@ class LineRow(Base):
     text: Mapped[str] = mapped_column(Text)
     is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
     native_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    privileged: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    edit_of: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    thread: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
     __table_args__ = (
+        # Edits and redactions name their target by network id, possibly after the meeting ended.
+        Index("ix_meeting_lines_native_id", "native_id"),
         UniqueConstraint("meeting_id", "seq", name="uq_meeting_lines_meeting_id_seq"),
         # A network event seen twice (reconnect backfill, Matrix resync) is logged once.
         UniqueConstraint("meeting_id", "native_id", name="uq_meeting_lines_meeting_id_native_id"),

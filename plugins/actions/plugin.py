@@ -154,8 +154,7 @@ class ActionsPlugin(Plugin):
         if item is None:
             ctx.reply(f"There is no action item #{action_id}; #actions lists the open ones.")
             return None
-        chair = ctx.meeting is not None and ctx.meeting.is_chair(ctx.sender_key)
-        if not (item.owned_by(ctx.sender_key) or chair):
+        if not (item.owned_by(ctx.sender_key) or ctx.is_chair()):
             ctx.reply(f"{ctx.nick}: only {item.owner_nicks()} or a meeting chair can change #{item.id}.")
             return None
         return item

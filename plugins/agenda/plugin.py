@@ -52,7 +52,7 @@ class AgendaPlugin(Plugin):
                 await team.repo.move_agenda_item(team.team, item.id, target)
                 ctx.reply(f"Agenda of {team.team}: {describe(await team.repo.agenda(team.team))}")
         elif action == "clear" and not rest:
-            if ctx.meeting is None or not ctx.meeting.is_chair(ctx.sender_key):
+            if not ctx.is_chair():
                 ctx.reply(f"{ctx.nick}: only the chairs of a running meeting can clear the agenda.")
                 return
             cleared = await team.repo.clear_agenda(team.team, ctx.at)
@@ -87,8 +87,7 @@ class AgendaPlugin(Plugin):
             ctx.reply(f"There is no agenda item {position} (the agenda has {len(items)}).")
             return None
         item = items[position - 1]
-        chair = ctx.meeting is not None and ctx.meeting.is_chair(ctx.sender_key)
-        if not (chair or item.added_by_key == ctx.sender_key):
+        if not (ctx.is_chair() or item.added_by_key == ctx.sender_key):
             ctx.reply(
                 f"{ctx.nick}: only {item.added_by_nick} (who added it) or a meeting chair can change it."
             )
