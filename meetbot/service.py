@@ -174,10 +174,11 @@ class MeetingService:
         await self._carry_out_outside(_RoomState(None), message.room, outcome.effects)
 
     async def _outside_meeting(self, state: _RoomState, message: MessageIn) -> None:
-        if not message.loggable and self.engine.starts_meeting(message.text, message.kind):
+        starts = self.engine.starts_meeting(message.text, message.kind)
+        if starts and not message.loggable:
             await self._send(Say(message.room, ENCRYPTED_ROOM, thread=message.thread))
             return
-        if not self.engine.starts_meeting(message.text, message.kind):
+        if not starts:
             outcome = self.engine.run_outside_meeting(message.room, message.sender, message.text, message.at)
             await self._carry_out_outside(state, message.room, outcome.effects)
             return
