@@ -1,4 +1,4 @@
-"""The `meetbot` command: run, console, config check, db upgrade, replay."""
+"""The `meetbot` command: run, console, config check, db upgrade, replay, schedule."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from meetbot.config import ConfigError, Settings, check_config, load_settings
 from meetbot.logparse import date_from_name
 from meetbot.registry import PluginLoadError
 from meetbot.replay import IN_MEMORY, replay_log
+from meetbot.schedule_cli import register as register_schedule
+from meetbot.schedule_cli import run as run_schedule
 from meetbot.storage import migrate
 from meetbot.storage.database import SchemaOutOfDateError, create_engine
 
@@ -75,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
         default=IN_MEMORY,
         help="database URL to store the replayed meeting in (default: in memory)",
     )
+    register_schedule(commands)
     return parser
 
 
@@ -171,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "config":
             return _config_check(args.config)
+        if args.command == "schedule":
+            return run_schedule(args)
         settings = load_settings(args.config)
         logging.basicConfig(
             level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

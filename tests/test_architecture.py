@@ -61,7 +61,7 @@ def test_pure_modules_import_no_io_library(path: Path) -> None:
 
 @pytest.mark.parametrize("path", files("meetbot/adapters"), ids=lambda p: str(p.relative_to(ROOT)))
 def test_adapters_know_only_events(path: Path) -> None:
-    own = {name for name in imports(path) if name.startswith("meetbot") and not name.startswith("meetbot.adapters")}
+    own = {n for n in imports(path) if n.startswith("meetbot") and not n.startswith("meetbot.adapters")}
     allowed = {"meetbot", "meetbot.events", "meetbot.clock"}  # plus their own package, meetbot.adapters.*
     assert own <= allowed, own - allowed
 

@@ -8,6 +8,7 @@ Create Date: 2026-11-21
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+
 from alembic import op
 
 revision: str = "0002"
@@ -52,7 +53,10 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.ForeignKeyConstraint(
-            ["meeting_id"], ["meetings.id"], name=op.f("fk_action_items_meeting_id_meetings"), ondelete="CASCADE"
+            ["meeting_id"],
+            ["meetings.id"],
+            name=op.f("fk_action_items_meeting_id_meetings"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_action_items")),
         sa.UniqueConstraint("meeting_id", "line_seq", name="uq_action_items_meeting_id_line_seq"),
@@ -91,7 +95,10 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["meeting_id"], ["meetings.id"], name=op.f("fk_action_events_meeting_id_meetings"), ondelete="SET NULL"
+            ["meeting_id"],
+            ["meetings.id"],
+            name=op.f("fk_action_events_meeting_id_meetings"),
+            ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_action_events")),
     )

@@ -8,10 +8,13 @@ What lives where:
 - locate.py: pydantic errors mapped back to file, line and field, phrased as fixes.
 - provenance.py: where each value came from (line, tag, secrecy), shared by the three above.
 - issues.py: ConfigIssue and ConfigError, the shape every problem is reported in.
+- schedules.py: the `schedules:` section's models; schedule_files.py: loading every series in it.
 """
 
 from meetbot.config.issues import ConfigError, ConfigIssue
 from meetbot.config.loader import DEFAULT_PATH, check_config, load_settings, plugin_config
+from meetbot.config.schedule_files import Schedules, load_schedules
+from meetbot.config.schedules import SchedulesSettings, SeriesConfig
 from meetbot.config.schema import (
     DatabaseSettings,
     FloodSettings,
@@ -34,8 +37,12 @@ __all__ = [
     "MatrixAccount",
     "PublishSettings",
     "Sasl",
+    "Schedules",
+    "SchedulesSettings",
+    "SeriesConfig",
     "Settings",
     "check_config",
+    "load_schedules",
     "load_settings",
     "plugin_config",
 ]

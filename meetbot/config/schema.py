@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from meetbot.config.provenance import Source
+from meetbot.config.schedules import SchedulesSettings
 
 # --------------------------------------------------------------------------- field checks
 # Validators raise ValueError with the fix in the message; pydantic wraps it as "Value error, ..."
@@ -348,6 +349,7 @@ class Settings(BaseModel):
     networks: list[Network] = Field(default_factory=list)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    schedules: SchedulesSettings = Field(default_factory=SchedulesSettings)
 
     # Where each value came from, so plugin_config() can report lines long after loading.
     _source: Source = PrivateAttr(default_factory=Source)
