@@ -415,3 +415,20 @@ def test_readme_example_loads(tmp_path: Path) -> None:
         ("01-20 17:00", "moved"),
         ("01-27 16:00", "extra"),
     ]
+
+
+def test_config_check_reports_problems_in_the_series_files(tmp_path: Path) -> None:
+    from meetbot.config import check_config
+
+    meetings = tmp_path / "meetings"
+    meetings.mkdir()
+    series = meetings / "broken.yaml"
+    series.write_text(
+        "project: Broken\nmeeting_id: broken\nschedule:\n  - time: 16:00\n    day: Wednesday\n"
+        "    irc: centos-meeting\n    frequency: weekly\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "meetbot.yaml"
+    config.write_text(f"schedules:\n  dir: {meetings}\n", encoding="utf-8")
+    issues = [str(issue) for issue in check_config(config)]
+    assert any(issue.startswith(f"{series}:4: ") and "960" in issue for issue in issues), issues

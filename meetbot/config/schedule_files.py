@@ -17,9 +17,9 @@ from pydantic import ValidationError
 
 from meetbot.config.builder import Builder
 from meetbot.config.issues import ConfigError, ConfigIssue
-from meetbot.config.loader import _read, _syntax_issue
 from meetbot.config.locate import issues_from_validation
 from meetbot.config.provenance import Loc, Source, format_path
+from meetbot.config.reading import read_config_text, syntax_issue
 from meetbot.config.schedules import SeriesConfig
 from meetbot.config.schema import IrcNetwork, Settings
 from meetbot.schedule import Notice, Series, WeekParity, advisories, is_rule_date, rule_dates
@@ -108,14 +108,14 @@ def _load_warnings(series: Series, source: Source, prefix: Loc) -> list[ConfigIs
 def read_series_file(path: Path) -> tuple[SeriesConfig | None, Source, list[ConfigIssue]]:
     """One irc-meetings style file: the validated series, where its values came from, and its problems."""
     file = str(path)
-    text, problem = _read(path)
+    text, problem = read_config_text(path)
     empty = Source(file)
     if text is None:
         return None, empty, [problem] if problem else []
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        return None, empty, [_syntax_issue(file, text, exc)]
+        return None, empty, [syntax_issue(file, text, exc)]
     except yaml.YAMLError as exc:
         return None, empty, [ConfigIssue(file, None, "", f"YAML error: {exc}")]
     builder = Builder(file, text, {})
