@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 
+from alembic import context
 from sqlalchemy.engine import Connection
 
-from alembic import context
 from meetbot.storage.database import create_engine
 from meetbot.storage.tables import Base
 

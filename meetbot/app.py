@@ -11,7 +11,8 @@ from pathlib import Path
 
 from meetbot import __version__
 from meetbot.adapters.base import Adapter
-from meetbot.config import Settings
+from meetbot.clock import Clock, SystemClock
+from meetbot.config import MatrixAccount, Settings, load_schedules
 from meetbot.dispatch import Dispatcher
 from meetbot.domain.model import Meeting
 from meetbot.domain.team import TeamSnapshot
@@ -21,6 +22,7 @@ from meetbot.outbox import Outbox
 from meetbot.publish.files import PublishedFile, Publisher
 from meetbot.publish.paths import links_for, minutes_basename
 from meetbot.registry import load_plugins
+from meetbot.reminders import ReminderService
 from meetbot.service import MeetingService
 from meetbot.storage.database import Database
 from meetbot.storage.teams import TeamStore
@@ -81,10 +83,13 @@ class App:
     dispatcher: Dispatcher
     outbox: Outbox
     writer: FileMinutesWriter
+    reminders: ReminderService | None = None
 
     async def run(self) -> None:
         """Run every adapter; when they have all finished, handle what is queued and stop."""
         try:
+            if self.reminders is not None:
+                await self.reminders.start()
             async with asyncio.TaskGroup() as group:
                 for adapter in self.outbox.adapters.values():
                     group.create_task(adapter.run(self.dispatcher.submit), name=f"adapter {adapter.network}")
@@ -93,6 +98,8 @@ class App:
             await self.close()
 
     async def close(self) -> None:
+        if self.reminders is not None:
+            await self.reminders.stop()
         await self.dispatcher.close()
         await self.database.close()
 
@@ -103,8 +110,10 @@ async def build_app(
     *,
     database_url: str | None = None,
     publish_dir: Path | None = None,
+    clock: Clock | None = None,
 ) -> App:
     engine = Engine(load_plugins(settings), settings.command_prefixes)
+    schedules = load_schedules(settings)  # before opening anything: a bad series file stops here
     database = await Database.open(database_url or settings.database.url)
     outbox = Outbox(adapters)
     writer = FileMinutesWriter(settings, publish_dir, database.teams)
@@ -116,5 +125,18 @@ async def build_app(
         send=outbox.send,
         bot_nicks=outbox.bot_nicks,
         members=outbox.members,
+        schedules=schedules,
     )
-    return App(settings, database, service, Dispatcher(service.handle), outbox, writer)
+    reminders = None
+    if schedules.series:
+        matrix = next((n.name for n in settings.networks if isinstance(n, MatrixAccount)), None)
+        reminders = ReminderService(
+            schedules,
+            store=database.reminders,
+            teams=database.teams,
+            leader=database.leader,
+            send=outbox.send,
+            clock=clock or SystemClock(),
+            matrix_network=matrix,
+        )
+    return App(settings, database, service, Dispatcher(service.handle), outbox, writer, reminders)

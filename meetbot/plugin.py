@@ -17,6 +17,7 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from meetbot.commands import CommandCall
+from meetbot.config.schedule_files import Schedules
 from meetbot.domain.model import Line, Meeting
 from meetbot.domain.team import TeamRepository
 from meetbot.events import RoomRef
@@ -70,6 +71,7 @@ class TeamServices:
     team: str
     meeting_id: int | None
     run_as: Callable[[str], Awaitable[int | None]]  # a command line for the sender; returns its seq
+    schedules: Schedules | None = None  # the configured meeting series, when there are any
 
 
 @dataclass

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from meetbot.config.schedule_files import Schedules
 from meetbot.domain.model import Line, Meeting, normalize_name
 from meetbot.domain.presence import present_line_text
 from meetbot.domain.team import TeamRepository
@@ -74,6 +75,7 @@ class MeetingService:
         send: Send,
         bot_nicks: Mapping[str, str],
         members: Callable[[RoomRef], Sequence[Identity]] = lambda room: (),
+        schedules: Schedules | None = None,
         retry_delays: tuple[float, ...] = (0.2, 0.5, 1, 2, 5, 10, 30),
     ) -> None:
         self.engine = engine
@@ -83,6 +85,7 @@ class MeetingService:
         self._send = send
         self._bot_nicks = bot_nicks
         self._members = members
+        self._schedules = schedules
         self._rooms: dict[RoomRef, _RoomState] = {}
         self._retry_delays = retry_delays
 
@@ -281,7 +284,9 @@ class MeetingService:
         async def run_as(text: str) -> int | None:
             return await self._run_as(state, text)
 
-        return TeamServices(repo=self.teams, team=name, meeting_id=meeting_id, run_as=run_as)
+        return TeamServices(
+            repo=self.teams, team=name, meeting_id=meeting_id, run_as=run_as, schedules=self._schedules
+        )
 
     async def _run_as(self, state: _RoomState, text: str) -> int | None:
         """Log and apply a command for the person whose command is being handled."""

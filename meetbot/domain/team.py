@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -116,6 +116,8 @@ class TeamRepository(Protocol):
         self, team: str, meeting_id: int, actions: Sequence[NewAction], actor: Owner
     ) -> Sequence[ActionItem]: ...
     async def team_of_room(self, network: str, room: str) -> str | None: ...
+    async def skips(self, team: str | None = None) -> dict[str, set[date]]: ...
+    async def add_skip(self, team: str, day: date, key: str, nick: str, at: datetime) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from sqlalchemy.pool import StaticPool
 
 from meetbot.storage import migrate
 from meetbot.storage.meetings import MeetingStore
+from meetbot.storage.reminders import LeaderLock, ReminderStore
 from meetbot.storage.teams import TeamStore
 
 
@@ -58,6 +59,8 @@ class Database:
         self.engine = engine
         self.meetings = MeetingStore(engine)
         self.teams = TeamStore(engine)
+        self.reminders = ReminderStore(engine)
+        self.leader = LeaderLock(engine)
 
     @classmethod
     async def open(cls, url: str) -> Database:
@@ -77,4 +80,5 @@ class Database:
         return cls(engine)
 
     async def close(self) -> None:
+        await self.leader.release()
         await self.engine.dispose()

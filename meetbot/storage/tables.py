@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     Boolean,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -187,3 +188,25 @@ class ActionEventRow(Base):
     meeting_id: Mapped[int | None] = mapped_column(
         ForeignKey("meetings.id", ondelete="SET NULL"), nullable=True
     )
+
+
+class SentReminderRow(Base):
+    """A reminder's key is written here before it is sent: a restart, or a second bot process,
+    finds it and does not send it again."""
+
+    __tablename__ = "sent_reminders"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ScheduleSkipRow(Base):
+    """`#skip <date>`: a chair cancelled one occurrence of a series."""
+
+    __tablename__ = "schedule_skips"
+
+    team: Mapped[str] = mapped_column(String(100), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    added_by_key: Mapped[str] = mapped_column(String(320))
+    added_by_nick: Mapped[str] = mapped_column(String(255))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime())

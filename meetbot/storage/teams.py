@@ -6,7 +6,7 @@ Implements `meetbot.domain.team.TeamRepository`; returns domain objects, never r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,7 +22,14 @@ from meetbot.domain.team import (
     Owner,
 )
 from meetbot.storage.meetings import translate_outages
-from meetbot.storage.tables import ActionEventRow, ActionOwnerRow, ActionRow, AgendaRow, MeetingRow
+from meetbot.storage.tables import (
+    ActionEventRow,
+    ActionOwnerRow,
+    ActionRow,
+    AgendaRow,
+    MeetingRow,
+    ScheduleSkipRow,
+)
 
 
 class UnknownItemError(LookupError):
@@ -331,3 +338,28 @@ class TeamStore:
                 .order_by(MeetingRow.started_at.desc())
                 .limit(1)
             )
+
+    # -- schedule skips (a chair's #skip) --------------------------------------------------
+
+    @translate_outages
+    async def skips(self, team: str | None = None) -> dict[str, set[date]]:
+        async with self._sessions() as session:
+            query = select(ScheduleSkipRow)
+            if team is not None:
+                query = query.where(ScheduleSkipRow.team == team)
+            found: dict[str, set[date]] = {}
+            for row in await session.scalars(query):
+                found.setdefault(row.team, set()).add(row.day)
+            return found
+
+    @translate_outages
+    async def add_skip(self, team: str, day: date, key: str, nick: str, at: datetime) -> bool:
+        async with self._sessions() as session:
+            try:
+                async with session.begin():
+                    session.add(
+                        ScheduleSkipRow(team=team, day=day, added_by_key=key, added_by_nick=nick, added_at=at)
+                    )
+            except IntegrityError:
+                return False
+            return True

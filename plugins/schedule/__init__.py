@@ -1,0 +1,1 @@
+"""The schedule in the channel: #nextmeeting, #schedule, and #skip for chairs."""
