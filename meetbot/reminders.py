@@ -118,7 +118,8 @@ class ReminderService:
         series = self.schedules.team(reminder.occurrence.team)
         if series is None:
             return
-        text = reminder_text(reminder, series, self.schedules.display_timezones)
+        agenda = [item.text for item in await self._teams.agenda(series.team)]
+        text = reminder_text(reminder, series, self.schedules.display_timezones, agenda)
         for room in self.rooms(reminder):
             await self._send(Say(room, text))
         log.info("sent reminder %s", reminder.key)

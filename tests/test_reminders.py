@@ -95,6 +95,7 @@ async def test_a_reminder_goes_out_once_and_not_again_after_a_restart(database_u
     schedules = series_starting(start, remind_at=due, chair="Jane Doe (jdoe)")
     channel = Channel()
     database = await open_database(database_url)
+    await database.teams.add_agenda_item("infra", "Rotate the keys", "libera:jdoe", "jane", start)
     service = reminders(database, schedules, channel)
     await service.start()
     try:
@@ -106,6 +107,7 @@ async def test_a_reminder_goes_out_once_and_not_again_after_a_restart(database_u
     assert sent.room == ROOM
     assert "infra" in sent.text.casefold()
     assert f"{start:%H:%M}" in sent.text
+    assert sent.text.endswith("Agenda: 1. Rotate the keys")
 
     # A restarted bot plans the same reminder again (still within its grace) but must not send it.
     database = await open_database(database_url)

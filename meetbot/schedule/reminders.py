@@ -143,8 +143,20 @@ def template_fields(text: str) -> list[str]:
     return [name for name in names if name not in TEMPLATE_FIELDS]
 
 
-def reminder_text(reminder: Reminder, series: Series, display_zones: Sequence[str] = ()) -> str:
-    """The message for one reminder: team, time in UTC and display zones, place, chair, agenda, pings."""
+AGENDA_SHOWN = 5  # a reminder is one chat line; the full agenda is one #agenda away
+
+
+def agenda_line(items: Sequence[str]) -> str:
+    shown = " · ".join(f"{n}. {text}" for n, text in enumerate(items[:AGENDA_SHOWN], 1))
+    return shown + (f" · and {len(items) - AGENDA_SHOWN} more" if len(items) > AGENDA_SHOWN else "")
+
+
+def reminder_text(
+    reminder: Reminder, series: Series, display_zones: Sequence[str] = (), agenda: Sequence[str] = ()
+) -> str:
+    """The message for one reminder: team, time in UTC and display zones, place, chair, agenda, pings.
+
+    `agenda` is the team's stored agenda; when it has items they replace `agenda_url`."""
     occurrence, rule = reminder.occurrence, reminder.rule
     slot = series.slot(occurrence.slot)
     chair = slot.chair or series.chair
@@ -162,6 +174,7 @@ def reminder_text(reminder: Reminder, series: Series, display_zones: Sequence[st
         "chair": chair or "",
         "chair_nicks": " ".join(chair_nicks(chair)),
         "agenda_url": series.agenda_url or "",
+        "agenda": agenda_line(agenda) if agenda else (series.agenda_url or ""),
     }
     if rule.text is not None:
         text = rule.text.format_map(_Leave(values))
@@ -172,8 +185,8 @@ def reminder_text(reminder: Reminder, series: Series, display_zones: Sequence[st
         text = f"{series.project} ({series.team}) {starts} in {place}."
         if chair:
             text += f" Chair: {chair}."
-        if series.agenda_url:
-            text += f" Agenda: {series.agenda_url}"
+        if values["agenda"]:
+            text += f" Agenda: {values['agenda']}"
     if rule.ping:
         text += " " + " ".join(rule.ping)
     return text
