@@ -67,15 +67,17 @@ class Engine:
         self.claims: dict[str, CommandSpec] = {}
         self.listeners: list[Callable[[Context], None]] = []
         self.end_hooks: list[Callable[[Context], None]] = []
+        owners: dict[str, str] = {}
         for plugin in self.plugins:
             self.end_hooks.append(plugin.on_meeting_end)
             for spec in plugin.command_specs():
                 for name in spec.names:
                     if name in self.commands:
                         raise DuplicateCommandError(
-                            f"#{name} is defined by two plugins ({plugin.name} and another)"
+                            f"#{name} is defined by both {owners[name]} and {plugin.name}"
                         )
                     self.commands[name] = spec
+                    owners[name] = plugin.name
                 for form in spec.claims:
                     self.claims[form.casefold()] = spec
             self.listeners.extend(plugin.listeners())

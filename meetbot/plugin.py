@@ -114,9 +114,7 @@ class Context:
         return self.meeting
 
 
-Handler = Callable[[Any, Context], None]
 AsyncHandler = Callable[[Context, TeamServices], Awaitable[None]]
-Listener = Callable[[Any, Context], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,9 +174,6 @@ def listener(method: F) -> F:
 
 class EmptyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
 
 class Plugin:

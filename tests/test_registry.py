@@ -37,3 +37,18 @@ def test_an_unknown_plugin_section_is_an_error(tmp_path: Path) -> None:
     config.write_text("plugins:\n  meetings: {}\n", encoding="utf-8")
     with pytest.raises(PluginLoadError, match="no installed plugin named meetings"):
         load_plugins(load_settings(config))
+
+
+def test_two_plugins_claiming_one_command_is_a_startup_error() -> None:
+    from meetbot.engine import DuplicateCommandError, Engine
+    from meetbot.plugin import Context, Plugin, command
+
+    class Clash(Plugin):
+        name = "clash"
+
+        @command("topic")
+        def topic(self, ctx: Context) -> None:
+            raise AssertionError("never runs")
+
+    with pytest.raises(DuplicateCommandError, match="#topic is defined by both meeting and clash"):
+        Engine([MeetingPlugin(), Clash()])
