@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from meetbot import __version__
+from meetbot.adapters.base import Adapter
 from meetbot.adapters.console import CONSOLE_HELP, ConsoleAdapter
+from meetbot.adapters.factory import UnsupportedNetworkError, build_adapters
 from meetbot.app import build_app
 from meetbot.clock import SystemClock
 from meetbot.config import ConfigError, Settings, check_config, load_settings
@@ -24,6 +28,7 @@ from meetbot.storage import migrate
 from meetbot.storage.database import SchemaOutOfDateError, create_engine
 
 DEFAULT_CONFIG = Path("meetbot.yaml")
+log = logging.getLogger("meetbot")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -106,13 +111,26 @@ def _run(settings: Settings) -> int:
         _print("-- no networks configured: running a local console (see config.example.yaml to add some)")
         asyncio.run(_console(settings, "#meetbot-test", "alice", "console"))
         return 0
-    kinds = sorted({network.type for network in settings.networks})
-    print(
-        f"meetbot: this build has no adapter yet for network type(s) {', '.join(kinds)}; "
-        "use `meetbot console` to try it locally",
-        file=sys.stderr,
-    )
-    return 2
+    try:
+        adapters = build_adapters(settings.networks, SystemClock(), version=__version__)
+    except UnsupportedNetworkError as error:
+        print(f"meetbot: {error}; use `meetbot console` to try it locally", file=sys.stderr)
+        return 2
+    asyncio.run(_serve(settings, adapters))
+    return 0
+
+
+async def _serve(settings: Settings, adapters: Sequence[Adapter]) -> None:
+    app = await build_app(settings, adapters)
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    # SIGTERM (docker stop, systemd) ends like Ctrl-C: adapters say QUIT, the database closes.
+    # Nothing depends on it: every line is stored before it is acted on.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+    names = ", ".join(adapter.network for adapter in adapters)
+    log.info("meetbot %s running on %d network(s): %s", __version__, len(adapters), names)
+    with contextlib.suppress(asyncio.CancelledError):
+        await app.run()
 
 
 def _config_check(path: Path | None) -> int:
@@ -182,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         # Alembic narrates every migration step at INFO; only its warnings matter to an operator.
         logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
+        # jaraco irc logs every raw line at DEBUG; the IRC adapter logs what matters itself.
+        logging.getLogger("irc").setLevel(max(logging.INFO, logging.getLogger().level))
         if args.command == "run":
             return _run(settings)
         if args.command == "console":

@@ -39,6 +39,12 @@ export MEETBOT_TEST_PG_URL
 export MEETBOT_REQUIRE_PG=1  # a missing PostgreSQL fails the storage tests rather than skipping them
 echo "MEETBOT_TEST_PG_URL=$MEETBOT_TEST_PG_URL"
 
+# --- IRC server (InspIRCd + Atheme) ------------------------------------------------------------------
+step "IRC server packages (scripts/ircd/ircd.py install)"
+# The tests start their own servers on free loopback ports; this only makes sure the binaries exist.
+timeout 600 .venv/bin/python scripts/ircd/ircd.py install
+export MEETBOT_REQUIRE_IRC=1  # a missing IRC server fails the IRC tests rather than skipping them
+
 # --- checks -----------------------------------------------------------------------------------------
 # Tools run from .venv/bin (not `python -m`), so the repo root is not on sys.path: the source dirs
 # plugins/ and alembic/ must never shadow the installed meetbot_plugins / the alembic library.

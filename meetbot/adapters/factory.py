@@ -1,0 +1,39 @@
+"""Adapters from the configured networks, for `meetbot run`.
+
+Takes the config models structurally (adapters may not import meetbot.config): anything with
+`type` and `name`, plus whatever fields that network type's adapter reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, cast
+
+from meetbot.adapters.base import Adapter
+from meetbot.adapters.irc import IrcAdapter, IrcConfig
+from meetbot.clock import Clock
+
+
+class NetworkConfig(Protocol):
+    @property
+    def type(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+
+
+class UnsupportedNetworkError(ValueError):
+    pass
+
+
+def build_adapters(networks: Sequence[NetworkConfig], clock: Clock, *, version: str) -> list[Adapter]:
+    adapters: list[Adapter] = []
+    unsupported = sorted({network.type for network in networks if network.type != "irc"})
+    if unsupported:
+        raise UnsupportedNetworkError(
+            f"this build has no adapter yet for network type(s) {', '.join(unsupported)}"
+        )
+    for network in networks:
+        # The config schema validated every field IrcConfig names; the cast only tells mypy.
+        adapters.append(IrcAdapter(cast(IrcConfig, network), clock, version=version))
+    return adapters
+
