@@ -45,6 +45,11 @@ step "IRC server packages (scripts/ircd/ircd.py install)"
 timeout 600 .venv/bin/python scripts/ircd/ircd.py install
 export MEETBOT_REQUIRE_IRC=1  # a missing IRC server fails the IRC tests rather than skipping them
 
+# --- Matrix homeserver ------------------------------------------------------------------------------
+# Nothing is started here: tests/matrix/conftest.py installs Synapse into .cache/synapse-venv on first
+# use (scripts/synapse/synapse.py; ~25-40 s cold) and starts one per session on a free loopback port.
+export MEETBOT_REQUIRE_MATRIX=1  # Synapse that cannot be installed fails the Matrix tests, never skips
+
 # --- checks -----------------------------------------------------------------------------------------
 # Tools run from .venv/bin (not `python -m`), so the repo root is not on sys.path: the source dirs
 # plugins/ and alembic/ must never shadow the installed meetbot_plugins / the alembic library.

@@ -27,13 +27,23 @@ class UnsupportedNetworkError(ValueError):
 
 def build_adapters(networks: Sequence[NetworkConfig], clock: Clock, *, version: str) -> list[Adapter]:
     adapters: list[Adapter] = []
-    unsupported = sorted({network.type for network in networks if network.type != "irc"})
+    unsupported = sorted({network.type for network in networks if network.type not in ("irc", "matrix")})
     if unsupported:
         raise UnsupportedNetworkError(
             f"this build has no adapter yet for network type(s) {', '.join(unsupported)}"
         )
     for network in networks:
+        if network.type == "matrix":
+            adapters.append(build_matrix_adapter(network))
+            continue
         # The config schema validated every field IrcConfig names; the cast only tells mypy.
         adapters.append(IrcAdapter(cast(IrcConfig, network), clock, version=version))
     return adapters
 
+
+def build_matrix_adapter(network: NetworkConfig) -> Adapter:
+    # Imported here: an IRC-only deployment need not load matrix-nio (and its aiohttp) at all.
+    from .matrix import MatrixAdapter, MatrixConfig  # noqa: PLC0415
+
+    # The config schema validated every field MatrixConfig names; the cast only tells mypy.
+    return MatrixAdapter(cast(MatrixConfig, network))

@@ -34,7 +34,8 @@ from meetbot.config.schedules import SchedulesSettings
 
 _SLUG = re.compile(r"[a-z0-9_-]+")
 _USER_ID = re.compile(r"@[^:\s]+:\S+")
-_ROOM = re.compile(r"[!#][^:\s]+:\S+")
+# Room ids from room version 12 on carry no server part (`!<hash>`); aliases always do.
+_ROOM = re.compile(r"![^:\s]+(:\S+)?|#[^:\s]+:\S+")
 _SERVER_SUFFIX = re.compile(r":[^:\s@]\S*")
 _BAD_NICK = re.compile(r"[\s,*?!@]|^[0-9\-#&:]")
 _STRFTIME_CODE = re.compile(r"%[-_0^#]?[A-Za-z%]")
@@ -318,6 +319,8 @@ class MatrixAccount(BaseModel):
     command_prefixes: list[Prefix] = Field(default_factory=lambda: ["#", "!"], min_length=1)
     chair_power_level: int = Field(50, ge=0)
     allowed_inviters: list[Annotated[str, AfterValidator(_inviter)]] = Field(default_factory=list)
+    # The login (device id + token) and the sync position; default ./.meetbot-matrix/<name>/.
+    state_dir: Path | None = None
 
     @model_validator(mode="after")
     def _one_credential(self) -> Self:

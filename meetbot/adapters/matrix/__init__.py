@@ -1,0 +1,5 @@
+"""The Matrix network: a matrix-nio client (adapter.py) around pure translation rules."""
+
+from .adapter import MatrixAdapter, MatrixConfig, MatrixError
+
+__all__ = ["MatrixAdapter", "MatrixConfig", "MatrixError"]
