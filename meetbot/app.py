@@ -112,7 +112,15 @@ async def build_app(
     publish_dir: Path | None = None,
     clock: Clock | None = None,
 ) -> App:
-    engine = Engine(load_plugins(settings), settings.command_prefixes)
+    engine = Engine(
+        load_plugins(settings),
+        settings.command_prefixes,
+        network_prefixes={
+            network.name: network.command_prefixes
+            for network in settings.networks
+            if isinstance(network, MatrixAccount)
+        },
+    )
     schedules = load_schedules(settings)  # before opening anything: a bad series file stops here
     database = await Database.open(database_url or settings.database.url)
     outbox = Outbox(adapters)
@@ -123,7 +131,7 @@ async def build_app(
         teams=database.teams,
         writer=writer,
         send=outbox.send,
-        bot_nicks=outbox.bot_nicks,
+        bot_nick=outbox.bot_nick,
         members=outbox.members,
         schedules=schedules,
     )

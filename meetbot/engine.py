@@ -8,7 +8,7 @@ discarded, so a meeting's whole state (chairs, topic, items, name, lurk) comes b
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -60,8 +60,16 @@ class MeetingHeader:
 
 
 class Engine:
-    def __init__(self, plugins: Iterable[Plugin], prefixes: Sequence[str] = DEFAULT_PREFIXES) -> None:
+    def __init__(
+        self,
+        plugins: Iterable[Plugin],
+        prefixes: Sequence[str] = DEFAULT_PREFIXES,
+        *,
+        network_prefixes: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         self.parser = CommandParser(prefixes)
+        # Networks with prefixes of their own (a Matrix account's "#" and "!").
+        self._parsers = {network: CommandParser(p) for network, p in (network_prefixes or {}).items()}
         self.plugins = list(plugins)
         self.commands: dict[str, CommandSpec] = {}
         self.claims: dict[str, CommandSpec] = {}
@@ -84,18 +92,20 @@ class Engine:
 
     # -- classification (used by the service to decide what to store) --------------------
 
-    def command_for(self, text: str, *, typed: bool = True) -> tuple[CommandCall, CommandSpec] | None:
+    def command_for(
+        self, text: str, *, typed: bool = True, network: str | None = None
+    ) -> tuple[CommandCall, CommandSpec] | None:
         """The command a line runs. Claimed forms (`#topic next` -> #next) apply only to what
         people typed, never to a line the bot ran for them (an agenda item called "next")."""
-        call = self.parser.parse(text)
+        call = self._parsers.get(network or "", self.parser).parse(text)
         if call is None:
             return None
         claimed = self.claims.get(f"{call.name} {call.args}".casefold()) if typed else None
         spec = claimed or self.commands.get(call.name)
         return (call, spec) if spec else None
 
-    def starts_meeting(self, text: str, kind: LineKind) -> bool:
-        found = self.command_for(text) if kind is LineKind.SAY else None
+    def starts_meeting(self, text: str, kind: LineKind, network: str | None = None) -> bool:
+        found = self.command_for(text, network=network) if kind is LineKind.SAY else None
         return found is not None and found[1].scope is Scope.STARTS
 
     def command_names(self) -> list[str]:
@@ -142,7 +152,7 @@ class Engine:
             privileged=line.privileged,
         )
         revision, before = meeting.items_revision, _fingerprint(meeting)
-        found = self.command_for(line.text, typed=line.kind is LineKind.SAY)
+        found = self.command_for(line.text, typed=line.kind is LineKind.SAY, network=meeting.room.network)
         if found is not None:
             ctx.command, spec = found
             self._run(spec, ctx, meeting)
@@ -164,7 +174,7 @@ class Engine:
         self, room: RoomRef, sender: Identity, text: str, at: datetime, *, private: bool = False
     ) -> Outcome:
         """Commands that also work with no meeting open (`#commands`, later `#agenda`)."""
-        found = self.command_for(text)
+        found = self.command_for(text, network=room.network)
         if found is None or found[1].scope is not Scope.ANYTIME:
             return Outcome()
         call, spec = found
@@ -216,12 +226,12 @@ class Engine:
             target.text, target.redacted = "", True
             kept = [item for item in meeting.items if item.line_seq != target.seq]
         else:
-            old_command = self.command_for(target.text)
+            old_command = self.command_for(target.text, network=meeting.room.network)
             target.text, target.edited = line.text, True
             kept = []
             for item in meeting.items:
                 if item.line_seq == target.seq:
-                    new_command = self.command_for(line.text)
+                    new_command = self.command_for(line.text, network=meeting.room.network)
                     if old_command is None:  # an item a listener made from the whole line
                         item.text = line.text.strip()
                     elif new_command is not None and new_command[1] is old_command[1] and new_command[0].args:

@@ -15,9 +15,10 @@ class Outbox:
     def __init__(self, adapters: Iterable[Adapter]) -> None:
         self.adapters = {adapter.network: adapter for adapter in adapters}
 
-    @property
-    def bot_nicks(self) -> dict[str, str]:
-        return {network: adapter.bot_nick for network, adapter in self.adapters.items()}
+    def bot_nick(self, network: str) -> str:
+        """The bot's nick on a network right now (an IRC bot may run under its alternative nick)."""
+        adapter = self.adapters.get(network)
+        return adapter.bot_nick if adapter is not None else "meetbot"
 
     def members(self, room: RoomRef) -> Sequence[Identity]:
         adapter = self.adapters.get(room.network)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +48,11 @@ ENCRYPTED_ROOM = (
     "which would undo the encryption. Meet in an unencrypted room."
 )
 
+ENCRYPTED_MID_MEETING = (
+    "This room is now end-to-end encrypted, and encrypted lines can't go into published minutes: "
+    "ending the meeting here. The minutes hold everything said before."
+)
+
 _reply_thread: ContextVar[str | None] = ContextVar("reply_thread", default=None)
 
 # The three links MeetBot posts, in its order and words; the rest are a click away.
@@ -73,7 +78,7 @@ class MeetingService:
         teams: TeamRepository,
         writer: MinutesWriter,
         send: Send,
-        bot_nicks: Mapping[str, str],
+        bot_nick: Callable[[str], str],
         members: Callable[[RoomRef], Sequence[Identity]] = lambda room: (),
         schedules: Schedules | None = None,
         retry_delays: tuple[float, ...] = (0.2, 0.5, 1, 2, 5, 10, 30),
@@ -83,7 +88,7 @@ class MeetingService:
         self.teams = teams
         self.writer = writer
         self._send = send
-        self._bot_nicks = bot_nicks
+        self._bot_nick = bot_nick
         self._members = members
         self._schedules = schedules
         self._rooms: dict[RoomRef, _RoomState] = {}
@@ -110,6 +115,9 @@ class MeetingService:
             return
         if state.meeting is None:
             await self._outside_meeting(state, message)
+            return
+        if not message.loggable:
+            await self._end_unloggable(state, message)
             return
         meeting = state.meeting
         line = self._line(meeting, message)
@@ -165,6 +173,23 @@ class MeetingService:
             except Exception:
                 log.exception("republishing meeting %s after an edit failed", header.id)
 
+    async def _end_unloggable(self, state: _RoomState, message: MessageIn) -> None:
+        """The room became unloggable (encryption turned on) mid-meeting: say why, then end the
+        meeting for its owner, so the minutes hold what was said before."""
+        meeting = state.meeting
+        assert meeting is not None
+        await self._say(state, meeting.room, ENCRYPTED_MID_MEETING)
+        line = Line(
+            seq=meeting.lines[-1].seq + 1,
+            at=message.at,
+            kind=LineKind.ON_BEHALF,
+            nick=meeting.owner_nick,
+            sender_key=meeting.owner_key,
+            text="#endmeeting",
+        )
+        await self._store_line(meeting, line)
+        await self._carry_out(state, self.engine.apply(meeting, line))
+
     async def _redact_stored(self, meeting: Meeting, line: Line) -> None:
         if line.kind is LineKind.REDACT and line.edit_of is not None:
             meeting_id, target = _meeting_id(meeting), line.edit_of
@@ -177,7 +202,7 @@ class MeetingService:
         await self._carry_out_outside(_RoomState(None), message.room, outcome.effects)
 
     async def _outside_meeting(self, state: _RoomState, message: MessageIn) -> None:
-        starts = self.engine.starts_meeting(message.text, message.kind)
+        starts = self.engine.starts_meeting(message.text, message.kind, message.room.network)
         if starts and not message.loggable:
             await self._send(Say(message.room, ENCRYPTED_ROOM, thread=message.thread))
             return
@@ -196,6 +221,9 @@ class MeetingService:
             return
         meeting = self.engine.new_meeting(header)
         state.meeting = meeting
+        log.info(
+            "meeting %s started in %s/%s by %s", header.id, header.room.network, header.room.room, first.nick
+        )
         outcome = self.engine.apply(meeting, first)
         await self._log_present(meeting)
         await self._carry_out(state, outcome)
@@ -335,6 +363,13 @@ class MeetingService:
             )
             return
         by_extension = {file.extension: file for file in where}
+        minutes = by_extension.get(".html")
+        log.info(
+            "meeting %s %s; minutes: %s",
+            meeting_id,
+            "ended" if final else "saved",
+            (minutes.url or minutes.path) if minutes else "none written",
+        )
         links = " · ".join(
             f"{label}: {by_extension[ext].url or by_extension[ext].path}"
             for ext, label in ANNOUNCED.items()
@@ -366,7 +401,7 @@ class MeetingService:
             seq=meeting.lines[-1].seq + 1,
             at=meeting.lines[-1].at,
             kind=kind,
-            nick=self._bot_nicks.get(meeting.room.network, "meetbot"),
+            nick=self._bot_nick(meeting.room.network),
             sender_key=bot_key(meeting.room.network),
             text=text,
             is_bot=True,

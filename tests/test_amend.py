@@ -139,3 +139,30 @@ async def test_replies_go_to_the_thread_and_encrypted_rooms_refuse_meetings(bot:
         "Bob: #undo is for the meeting chairs (Alice); nothing changed.",
         "$root",
     )
+
+
+async def test_a_room_turning_encrypted_ends_the_meeting_with_what_was_said(
+    bot: tuple[App, Room], tmp_path: Path
+) -> None:
+    app, room = bot
+    await feed(
+        app,
+        msg(1, ALICE, "#startmeeting turns"),
+        msg(2, BOB, "#info said in the clear"),
+        msg(3, BOB, "[encrypted message]", loggable=False),
+    )
+    assert await app.service.meeting_in(ROOM) is None
+    assert room.sent[-2].text.startswith("This room is now end-to-end encrypted")
+    assert room.sent[-1].text.startswith("Meeting ended at 16:00:03 UTC.")
+    assert [i["text"] for i in minutes_json(tmp_path)["items"]] == ["said in the clear"]  # type: ignore[index]
+    assert "[encrypted message]" not in next(tmp_path.rglob("*.log.txt")).read_text(encoding="utf-8")
+
+
+def test_a_matrix_account_has_its_own_prefixes() -> None:
+    from meetbot.engine import Engine
+    from meetbot_plugins.meeting.plugin import MeetingPlugin
+
+    engine = Engine([MeetingPlugin()], ["#"], network_prefixes={"fedora": ["#", "!"]})
+    assert engine.starts_meeting("!startmeeting x", LineKind.SAY, "fedora")
+    assert not engine.starts_meeting("!startmeeting x", LineKind.SAY, "libera")
+    assert engine.starts_meeting("#startmeeting x", LineKind.SAY, "libera")

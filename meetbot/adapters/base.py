@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from meetbot.events import Identity, MessageIn, Outbound, RoomRef
 
-Submit = Callable[[MessageIn], None]
+# Returns a future that completes once the core has handled the line; most adapters ignore it.
+Submit = Callable[[MessageIn], "asyncio.Future[None]"]
 
 
 class Adapter(Protocol):

@@ -277,6 +277,13 @@ async def start_bot(matrix: MatrixAccount, tmp: Path, *, sync_timeout_ms: int = 
     return Bot(adapter, app, task, tmp / "minutes")
 
 
+def already_handled() -> asyncio.Future[None]:
+    """What a test's submit returns: lines are caught, not handled, so nothing is left to wait for."""
+    handled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    handled.set_result(None)
+    return handled
+
+
 @dataclass
 class Collected:
     """The adapter alone, its events caught as the core would get them."""
@@ -302,7 +309,12 @@ class Collected:
 async def collect(matrix: MatrixAccount) -> Collected:
     adapter = MatrixAdapter(matrix)
     lines: list[MessageIn] = []
-    task = asyncio.create_task(adapter.run(lines.append))
+
+    def submit(message: MessageIn) -> asyncio.Future[None]:
+        lines.append(message)
+        return already_handled()
+
+    task = asyncio.create_task(adapter.run(submit))
     await asyncio.wait_for(adapter.wait_ready(), 20)
     return Collected(adapter, lines, task)
 

@@ -11,7 +11,7 @@ from typing import Any
 from meetbot.adapters.matrix import MatrixAdapter
 from meetbot.adapters.matrix.adapter import ENCRYPTED_ROOM_NOTICE
 from meetbot.events import LineKind, MessageIn, RoomRef, Say
-from tests.matrix.conftest import Person, account, admin_api, collect, new_user, ok
+from tests.matrix.conftest import Person, account, admin_api, already_handled, collect, new_user, ok
 
 
 async def test_events_become_the_neutral_lines(
@@ -232,11 +232,12 @@ async def test_a_failing_handler_never_stops_the_sync_loop(
     seen: list[MessageIn] = []
     arrived = asyncio.Event()
 
-    def submit(line: MessageIn) -> None:
+    def submit(line: MessageIn) -> asyncio.Future[None]:
         if line.text == "boom":
             raise RuntimeError("a handler bug")
         seen.append(line)
         arrived.set()
+        return already_handled()
 
     adapter = MatrixAdapter(account(synapse, new_user(synapse, "meetbot"), tmp_path / "state", [room]))
     task = asyncio.create_task(adapter.run(submit))

@@ -193,7 +193,8 @@ class IrcAdapter:
         self.connected_at: float | None = None
         self._clock = clock
         self._rand = rand
-        self._submit: Submit = lambda message: None
+        # Until run() gets the real one; IRC keeps no history position, so it never awaits it.
+        self._submit: Callable[[MessageIn], object] = lambda message: None
         # Channels to be in: the configured ones plus those we were invited to (when allowed).
         self._wanted: dict[str, tuple[str, str | None]] = {
             irc_fold(channel.name): (channel.name, channel.key) for channel in config.channels

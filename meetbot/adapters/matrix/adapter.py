@@ -132,6 +132,7 @@ class MatrixAdapter:
         self._warned_encrypted: set[str] = set()
         self._topic_forbidden: set[str] = set()
         self._ready = asyncio.Event()
+        self._handed: list[asyncio.Future[None]] = []  # this sync's events, until the core has them
 
     # -- Adapter protocol -----------------------------------------------------------------------
 
@@ -150,8 +151,10 @@ class MatrixAdapter:
                 # With no stored position this is the room history as it stands: observed (who is
                 # here, power levels), never executed.
                 await self._handle_sync(response, submit, since=since, observe=since is None)
-                # Only now: every event of this batch went to the core, which drops any it sees
-                # again (by event id), so a crash before this line repeats nothing visible.
+                # Only once the core has handled (stored) every event of this batch: a crash
+                # before this line makes the next start see them again, and the core drops
+                # those it already has (by event id), so nothing is lost and nothing repeats.
+                await self._until_handled()
                 self._state.save_next_batch(response.next_batch)
                 since, first = response.next_batch, False
                 self._ready.set()
@@ -299,6 +302,10 @@ class MatrixAdapter:
         synced: SyncResponse = check("sync", response)
         return synced
 
+    async def _until_handled(self) -> None:
+        handed, self._handed = self._handed, []
+        await asyncio.gather(*handed)
+
     async def _handle_sync(
         self, response: SyncResponse, submit: Submit, *, since: str | None, observe: bool
     ) -> None:
@@ -365,7 +372,7 @@ class MatrixAdapter:
             self._thread_tips.move_to_end(key)
             if len(self._thread_tips) > THREADS_KEPT:
                 self._thread_tips.popitem(last=False)
-        submit(message)
+        self._handed.append(submit(message))
 
     async def _view(self, room_id: str, names: Mapping[str, str]) -> RoomView:
         room = self.client.rooms.get(room_id)
