@@ -302,6 +302,9 @@ class IrcNetwork(BaseModel):
     nickserv_password: str | None = None
     channels: list[IrcChannel] = Field(default_factory=list)
     join_on_invite: bool = False
+    # Channel operators count as meeting chairs. Off by default: who gets ops is each channel's
+    # own policy (ChanServ access lists, auto-op), not the meeting's.
+    ops_are_chairs: bool = False
     flood: FloodSettings = Field(default_factory=FloodSettings)
 
 

@@ -288,3 +288,34 @@ async def test_outgoing_text_is_split_and_cannot_smuggle_commands_or_ctcp() -> N
         assert "\n" not in line
         assert "\x01" not in line
         assert len(f":bot!{'u' * 10}@{'h' * 63} {line}\r\n".encode()) <= 512
+
+
+def test_operators_are_privileged_only_where_the_network_allows_it() -> None:
+    """ops_are_chairs: the adapter marks an op's lines privileged (the core then lets them chair);
+    status comes from the server's own member list, which follows the connection, not the nick."""
+    from meetbot.adapters.irc import IrcAdapter
+    from meetbot.adapters.irc.protocol import ServerFeatures
+    from meetbot.clock import SystemClock
+    from meetbot.config.schema import IrcNetwork
+    from meetbot.events import Identity, LineKind, MessageIn
+
+    seen: list[MessageIn] = []
+    for allowed in (True, False):
+        network = IrcNetwork(
+            name="libera", type="irc", host="127.0.0.1", nick="meetbot", ops_are_chairs=allowed
+        )
+        adapter = IrcAdapter(network, SystemClock(), version="test")
+        adapter._submit = seen.append
+        adapter._tracker.names(
+            "#chan", ["@alice", "+bob", "carol"], ServerFeatures(prefixes={"o": "@", "v": "+"})
+        )
+        for nick in ("alice", "bob", "carol"):
+            adapter._emit("#chan", Identity("libera", nick), "#topic x", LineKind.SAY, {})
+    assert [(m.sender.nick, m.privileged) for m in seen] == [
+        ("alice", True),
+        ("bob", False),
+        ("carol", False),
+        ("alice", False),
+        ("bob", False),
+        ("carol", False),
+    ]

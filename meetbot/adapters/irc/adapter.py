@@ -87,6 +87,10 @@ class FloodConfig(Protocol):
     def per_second(self) -> float: ...
 
 
+# Channel status letters at operator level or above (op, admin, owner).
+OPERATOR_MODES = frozenset("oaq")
+
+
 class IrcConfig(Protocol):
     @property
     def name(self) -> str: ...
@@ -116,6 +120,8 @@ class IrcConfig(Protocol):
     def channels(self) -> Sequence[ChannelConfig]: ...
     @property
     def join_on_invite(self) -> bool: ...
+    @property
+    def ops_are_chairs(self) -> bool: ...
     @property
     def flood(self) -> FloodConfig: ...
 
@@ -619,7 +625,16 @@ class IrcAdapter:
                 kind=kind,
                 native_id=tags.get("msgid") or None,
                 from_self=self._me(sender.nick),
+                privileged=self.config.ops_are_chairs and self._is_operator(channel, sender.nick),
             )
+        )
+
+    def _is_operator(self, channel: str, nick: str) -> bool:
+        """Operator or above, as the server reports the member's status right now."""
+        folded = irc_fold(nick)
+        return any(
+            irc_fold(member.nick) == folded and member.modes & OPERATOR_MODES
+            for member in self._tracker.members(channel)
         )
 
     def _channel_name(self, channel: str) -> str:
