@@ -39,10 +39,12 @@ def create_engine(url: str) -> AsyncEngine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         if not memory:
-            # WAL lets readers (the web archive, `meetbot replay`) work while the bot writes;
-            # FULL sync means a logged line survives even a power cut, not only kill -9.
+            # WAL lets readers (the web archive, `meetbot replay`) work while the bot writes.
+            # In WAL mode NORMAL keeps every committed line through a crash or kill -9 (the WAL
+            # is in the OS already); only a power cut may take the last commits. FULL would
+            # fsync on every line: ~0.8 ms more on each reply. Production runs PostgreSQL.
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     return engine

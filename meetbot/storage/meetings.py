@@ -92,6 +92,7 @@ def _line_values(meeting_id: int, line: Line) -> dict[str, object]:
 
 class MeetingStore:
     def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     def _session(self) -> AsyncSession:
@@ -147,20 +148,22 @@ class MeetingStore:
 
         Storing the very same line again is a success: that is a retry after a commit whose
         answer was lost when the database went away."""
-        async with self._session() as session:
-            try:
-                async with session.begin():
-                    await session.execute(insert(LineRow).values(**_line_values(meeting_id, line)))
-            except IntegrityError:
+        try:
+            # A bare Core transaction, not an ORM session: this is on every line's path to a
+            # reply, and each step is a hop to the database driver's thread.
+            async with self._engine.begin() as connection:
+                await connection.execute(insert(LineRow).values(**_line_values(meeting_id, line)))
+        except IntegrityError:
+            async with self._session() as session:
                 existing = await session.scalar(
                     select(LineRow).where(LineRow.meeting_id == meeting_id, LineRow.seq == line.seq)
                 )
-                if existing is not None and _line(existing) == line:
-                    return True
-                if line.native_id is not None and existing is None:
-                    return False
-                raise
-            return True
+            if existing is not None and _line(existing) == line:
+                return True
+            if line.native_id is not None and existing is None:
+                return False
+            raise
+        return True
 
     @translate_outages
     async def lines(self, meeting_id: int) -> list[Line]:
