@@ -12,7 +12,7 @@ from pathlib import Path
 from meetbot import __version__
 from meetbot.adapters.base import Adapter
 from meetbot.clock import Clock, SystemClock
-from meetbot.config import MatrixAccount, Settings, load_schedules
+from meetbot.config import MatrixAccount, Schedules, Settings, load_schedules
 from meetbot.dispatch import Dispatcher
 from meetbot.domain.model import Meeting
 from meetbot.domain.team import TeamSnapshot
@@ -83,13 +83,12 @@ class App:
     dispatcher: Dispatcher
     outbox: Outbox
     writer: FileMinutesWriter
-    reminders: ReminderService | None = None
+    reminders: ReminderService
 
     async def run(self) -> None:
         """Run every adapter; when they have all finished, handle what is queued and stop."""
         try:
-            if self.reminders is not None:
-                await self.reminders.start()
+            await self.reminders.start()
             async with asyncio.TaskGroup() as group:
                 for adapter in self.outbox.adapters.values():
                     group.create_task(adapter.run(self.dispatcher.submit), name=f"adapter {adapter.network}")
@@ -97,9 +96,13 @@ class App:
         finally:
             await self.close()
 
+    async def reload_schedules(self, schedules: Schedules) -> None:
+        """New schedules from a reloaded config: commands see them at once, reminders are replanned."""
+        self.service.schedules = schedules
+        await self.reminders.reload(schedules)
+
     async def close(self) -> None:
-        if self.reminders is not None:
-            await self.reminders.stop()
+        await self.reminders.stop()
         await self.dispatcher.close()
         await self.database.close()
 
@@ -135,16 +138,15 @@ async def build_app(
         members=outbox.members,
         schedules=schedules,
     )
-    reminders = None
-    if schedules.series:
-        matrix = next((n.name for n in settings.networks if isinstance(n, MatrixAccount)), None)
-        reminders = ReminderService(
-            schedules,
-            store=database.reminders,
-            teams=database.teams,
-            leader=database.leader,
-            send=outbox.send,
-            clock=clock or SystemClock(),
-            matrix_network=matrix,
-        )
+    # Always there, even with no series yet: a config reload may add the first one.
+    matrix = next((n.name for n in settings.networks if isinstance(n, MatrixAccount)), None)
+    reminders = ReminderService(
+        schedules,
+        store=database.reminders,
+        teams=database.teams,
+        leader=database.leader,
+        send=outbox.send,
+        clock=clock or SystemClock(),
+        matrix_network=matrix,
+    )
     return App(settings, database, service, Dispatcher(service.handle), outbox, writer, reminders)

@@ -16,9 +16,9 @@ from meetbot import __version__
 from meetbot.adapters.base import Adapter
 from meetbot.adapters.console import CONSOLE_HELP, ConsoleAdapter
 from meetbot.adapters.factory import UnsupportedNetworkError, build_adapters
-from meetbot.app import build_app
+from meetbot.app import App, build_app
 from meetbot.clock import SystemClock
-from meetbot.config import ConfigError, Settings, check_config, load_settings
+from meetbot.config import ConfigError, Settings, check_config, load_schedules, load_settings
 from meetbot.logparse import date_from_name
 from meetbot.registry import PluginLoadError
 from meetbot.replay import IN_MEMORY, replay_log
@@ -26,8 +26,10 @@ from meetbot.schedule_cli import register as register_schedule
 from meetbot.schedule_cli import run as run_schedule
 from meetbot.storage import migrate
 from meetbot.storage.database import SchemaOutOfDateError, create_engine
+from meetbot.watch import FileWatcher
 
 DEFAULT_CONFIG = Path("meetbot.yaml")
+WATCH_EVERY = 30.0  # seconds between looks at the config files
 log = logging.getLogger("meetbot")
 
 
@@ -105,7 +107,7 @@ async def _console(settings: Settings, channel: str, nick: str, network: str) ->
     await app.run()
 
 
-def _run(settings: Settings) -> int:
+def _run(settings: Settings, config: Path | None) -> int:
     if not settings.networks:
         # Embedded defaults with no network: a local try-out at the console.
         _print("-- no networks configured: running a local console (see config.example.yaml to add some)")
@@ -116,21 +118,58 @@ def _run(settings: Settings) -> int:
     except UnsupportedNetworkError as error:
         print(f"meetbot: {error}; use `meetbot console` to try it locally", file=sys.stderr)
         return 2
-    asyncio.run(_serve(settings, adapters))
+    path = config or (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+    asyncio.run(_serve(settings, adapters, path))
     return 0
 
 
-async def _serve(settings: Settings, adapters: Sequence[Adapter]) -> None:
+async def _serve(settings: Settings, adapters: Sequence[Adapter], config: Path | None) -> None:
     app = await build_app(settings, adapters)
     main_task = asyncio.current_task()
     assert main_task is not None
     # SIGTERM (docker stop, systemd) ends like Ctrl-C: adapters say QUIT, the database closes.
     # Nothing depends on it: every line is stored before it is acted on.
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
+    background: set[asyncio.Task[None]] = set()  # held here, or the loop may drop them
+    if config is not None:
+
+        def reload_now() -> None:
+            task = loop.create_task(_reload(app, config))
+            background.add(task)
+            task.add_done_callback(background.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, reload_now)
+        background.add(loop.create_task(_watch(app, config, settings)))
     names = ", ".join(adapter.network for adapter in adapters)
     log.info("meetbot %s running on %d network(s): %s", __version__, len(adapters), names)
-    with contextlib.suppress(asyncio.CancelledError):
-        await app.run()
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await app.run()
+    finally:
+        for task in background:
+            task.cancel()
+
+
+async def _reload(app: App, path: Path) -> None:
+    """SIGHUP or a changed file: read the config again and replan. A broken file is reported
+    and the running schedules stay; nothing else is reloaded (networks need a restart)."""
+    try:
+        schedules = load_schedules(load_settings(path))
+    except ConfigError as error:
+        log.error("config reload failed; keeping the schedules in force:\n%s", error)
+        return
+    await app.reload_schedules(schedules)
+    log.info("config reloaded: %d meeting series", len(schedules.series))
+
+
+async def _watch(app: App, path: Path, settings: Settings) -> None:
+    watched = [path] + ([settings.schedules.dir] if settings.schedules.dir else [])
+    watcher = FileWatcher(watched)
+    while True:
+        await asyncio.sleep(WATCH_EVERY)
+        if await asyncio.to_thread(watcher.changed):
+            await _reload(app, path)
 
 
 def _config_check(path: Path | None) -> int:
@@ -203,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # jaraco irc logs every raw line at DEBUG; the IRC adapter logs what matters itself.
         logging.getLogger("irc").setLevel(max(logging.INFO, logging.getLogger().level))
         if args.command == "run":
-            return _run(settings)
+            return _run(settings, args.config)
         if args.command == "console":
             asyncio.run(_console(settings, args.channel, args.nick, args.network))
             return 0

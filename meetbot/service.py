@@ -90,7 +90,7 @@ class MeetingService:
         self._send = send
         self._bot_nick = bot_nick
         self._members = members
-        self._schedules = schedules
+        self.schedules = schedules  # replaced when the config is reloaded
         self._rooms: dict[RoomRef, _RoomState] = {}
         self._retry_delays = retry_delays
 
@@ -313,7 +313,7 @@ class MeetingService:
             return await self._run_as(state, text)
 
         return TeamServices(
-            repo=self.teams, team=name, meeting_id=meeting_id, run_as=run_as, schedules=self._schedules
+            repo=self.teams, team=name, meeting_id=meeting_id, run_as=run_as, schedules=self.schedules
         )
 
     async def _run_as(self, state: _RoomState, text: str) -> int | None:
