@@ -13,6 +13,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from meetbot.storage.database import create_engine
+from meetbot.storage.migrate import include_name, include_object
 from meetbot.storage.tables import Base
 
 config = context.config
@@ -26,6 +27,8 @@ def _configure(connection: Connection) -> None:
         # SQLite can't ALTER most things; batch mode copies the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

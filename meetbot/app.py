@@ -19,12 +19,13 @@ from meetbot.domain.team import TeamSnapshot
 from meetbot.engine import Engine
 from meetbot.minutes.render import render_all
 from meetbot.outbox import Outbox
+from meetbot.publish.archive import StaticArchive
 from meetbot.publish.files import PublishedFile, Publisher
 from meetbot.publish.paths import links_for, minutes_basename
 from meetbot.registry import load_plugins
 from meetbot.reminders import ReminderService
 from meetbot.service import MeetingService
-from meetbot.storage.database import Database
+from meetbot.storage.database import Database, is_memory_sqlite
 from meetbot.storage.teams import TeamStore
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ class FileMinutesWriter:
     publish_dir: Path | None = None
     teams: TeamStore | None = None
     written: list[PublishedFile] = field(default_factory=list)
+    # Indexes, latest and previous/next links beside the files (set by build_app).
+    archive: StaticArchive | None = None
 
     def __post_init__(self) -> None:
         publish = self.settings.publish
@@ -62,6 +65,12 @@ class FileMinutesWriter:
         )
         published = await self._publisher.publish(basename, files, restricted=meeting.restricted)
         self.written.extend(published)
+        if self.archive is not None and meeting.id is not None and not meeting.is_open:
+            try:
+                await self.archive.meeting_published(meeting.id)
+            except Exception:
+                # The minutes are out; a stale index is worth a log line, not a failed publish.
+                log.exception("updating the archive after meeting %s failed", meeting.id)
         return published
 
     async def _team_snapshot(self, meeting: Meeting) -> TeamSnapshot | None:
@@ -119,15 +128,19 @@ async def build_app(
         load_plugins(settings),
         settings.command_prefixes,
         network_prefixes={
-            network.name: network.command_prefixes
-            for network in settings.networks
-            if isinstance(network, MatrixAccount)
+            n.name: n.command_prefixes for n in settings.networks if isinstance(n, MatrixAccount)
         },
     )
     schedules = load_schedules(settings)  # before opening anything: a bad series file stops here
     database = await Database.open(database_url or settings.database.url)
     outbox = Outbox(adapters)
     writer = FileMinutesWriter(settings, publish_dir, database.teams)
+    url = database_url or settings.database.url
+    if not is_memory_sqlite(url):
+        # An in-memory database (`meetbot replay` by default) knows only the replayed meeting:
+        # its indexes would replace the real archive's with a list of one.
+        publisher = Publisher(publish_dir or settings.publish.dir, settings.publish.base_url)
+        writer.archive = StaticArchive(settings, database, engine, publisher)
     service = MeetingService(
         engine,
         store=database.meetings,

@@ -1,4 +1,4 @@
-"""The `meetbot` command: run, console, config check, db upgrade, replay, schedule."""
+"""The `meetbot` command: run, console, config check, db upgrade, replay, schedule, serve, meeting."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from meetbot.app import App, build_app
 from meetbot.clock import SystemClock
 from meetbot.config import ConfigError, Settings, check_config, load_schedules, load_settings
 from meetbot.logparse import date_from_name
+from meetbot.meeting_cli import register as register_meeting
+from meetbot.meeting_cli import run as run_meeting
 from meetbot.registry import PluginLoadError
 from meetbot.replay import IN_MEMORY, replay_log
 from meetbot.schedule_cli import register as register_schedule
@@ -27,6 +29,8 @@ from meetbot.schedule_cli import run as run_schedule
 from meetbot.storage import migrate
 from meetbot.storage.database import SchemaOutOfDateError, create_engine
 from meetbot.watch import FileWatcher
+from meetbot.web.server import beside_bot
+from meetbot.web.server import serve as serve_web
 
 DEFAULT_CONFIG = Path("meetbot.yaml")
 WATCH_EVERY = 30.0  # seconds between looks at the config files
@@ -85,6 +89,10 @@ def _parser() -> argparse.ArgumentParser:
         help="database URL to store the replayed meeting in (default: in memory)",
     )
     register_schedule(commands)
+    register_meeting(commands)
+    serve = with_config(commands.add_parser("serve", help="serve the read-only web archive and search"))
+    serve.add_argument("--host", default=None, help="listen address (default: web.host, else 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default: web.port, else 8080)")
     return parser
 
 
@@ -145,10 +153,20 @@ async def _serve(settings: Settings, adapters: Sequence[Adapter], config: Path |
     log.info("meetbot %s running on %d network(s): %s", __version__, len(adapters), names)
     try:
         with contextlib.suppress(asyncio.CancelledError):
-            await app.run()
+            # With `web:` in the config the bot serves the web archive too, stopping with it.
+            async with beside_bot(settings, app.database, app.service.engine):
+                await app.run()
     finally:
         for task in background:
             task.cancel()
+
+
+def _serve_web(args: argparse.Namespace, settings: Settings) -> int:
+    host = args.host or (settings.web.host if settings.web else "127.0.0.1")
+    port = args.port if args.port is not None else (settings.web.port if settings.web else 8080)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_web(settings, host, port))
+    return 0
 
 
 async def _reload(app: App, path: Path) -> None:
@@ -233,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _config_check(args.config)
         if args.command == "schedule":
             return run_schedule(args)
+        if args.command == "meeting":
+            return run_meeting(args)
         settings = load_settings(args.config)
         logging.basicConfig(
             level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -251,6 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "replay":
             return _replay(args, settings)
+        if args.command == "serve":
+            return _serve_web(args, settings)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2

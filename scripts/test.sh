@@ -50,6 +50,19 @@ export MEETBOT_REQUIRE_IRC=1  # a missing IRC server fails the IRC tests rather 
 # use (scripts/synapse/synapse.py; ~25-40 s cold) and starts one per session on a free loopback port.
 export MEETBOT_REQUIRE_MATRIX=1  # Synapse that cannot be installed fails the Matrix tests, never skips
 
+# --- browser (Debian's chromium, driven by Playwright in tests/web) ---------------------------------
+step "chromium (apt)"
+# Playwright never downloads a browser here: the tests point it at /usr/bin/chromium.
+if [ ! -x /usr/bin/chromium ]; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    timeout 600 apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq chromium \
+      || echo "chromium could not be installed" >&2
+  else
+    echo "chromium missing and apt-get unavailable (not root?)" >&2
+  fi
+fi
+export MEETBOT_REQUIRE_BROWSER=1  # a missing browser fails the browser test rather than skipping it
+
 # --- checks -----------------------------------------------------------------------------------------
 # Tools run from .venv/bin (not `python -m`), so the repo root is not on sys.path: the source dirs
 # plugins/ and alembic/ must never shadow the installed meetbot_plugins / the alembic library.

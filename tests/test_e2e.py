@@ -237,7 +237,9 @@ def test_run_with_no_config_is_a_local_console(tmp_path: Path) -> None:
     assert "bob: #agreed is for the meeting chairs (alice); nothing changed." in result.stdout
     assert "Meeting ended at" in result.stdout
     assert (tmp_path / "meetbot.db").exists()
-    assert len(list((tmp_path / "minutes" / "try_out").rglob("*.html"))) == 2  # minutes + log
+    # minutes + log (beside them, the archive's index.html, latest.html and the year's index)
+    assert len(list((tmp_path / "minutes" / "try_out").rglob("try_out.*.html"))) == 2
+    assert (tmp_path / "minutes" / "try_out" / "latest.html").is_file()
 
 
 def test_config_check_contract(tmp_path: Path) -> None:

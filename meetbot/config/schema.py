@@ -207,6 +207,16 @@ class PublishSettings(BaseModel):
     timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
 
 
+class WebSettings(BaseModel):
+    """The read-only web archive the bot process serves itself (`meetbot serve` runs it alone)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Loopback by default: put a reverse proxy (TLS, caching) in front to publish it.
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
 class Sasl(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -356,6 +366,7 @@ class Settings(BaseModel):
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     schedules: SchedulesSettings = Field(default_factory=SchedulesSettings)
+    web: WebSettings | None = None  # set: `meetbot run` serves the web archive too
 
     # Where each value came from, so plugin_config() can report lines long after loading.
     _source: Source = PrivateAttr(default_factory=Source)

@@ -10,8 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from meetbot.storage import migrate
+from meetbot.storage.admin import AdminStore
+from meetbot.storage.listing import ListingStore
 from meetbot.storage.meetings import MeetingStore
 from meetbot.storage.reminders import LeaderLock, ReminderStore
+from meetbot.storage.search import SearchStore
 from meetbot.storage.teams import TeamStore
 
 
@@ -63,6 +66,10 @@ class Database:
         self.teams = TeamStore(engine)
         self.reminders = ReminderStore(engine)
         self.leader = LeaderLock(engine)
+        # Read-only views for the archive and the web site.
+        self.listing = ListingStore(engine)
+        self.search = SearchStore(engine, self.listing)
+        self.admin = AdminStore(engine)
 
     @classmethod
     async def open(cls, url: str) -> Database:

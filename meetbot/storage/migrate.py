@@ -12,6 +12,26 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+# Search objects created in raw SQL by migration 0005 (an FTS5 table with its shadow tables on
+# SQLite, a GIN expression index on PostgreSQL): no model describes them, so comparing the
+# models with the database must look past them rather than call for their removal.
+SEARCH_OBJECT_PREFIX = "meeting_lines_search"
+SEARCH_INDEX = "ix_meeting_lines_search"
+
+
+def _is_search_object(name: str | None) -> bool:
+    return bool(name) and (name == SEARCH_INDEX or str(name).startswith(SEARCH_OBJECT_PREFIX))
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic `include_name`: skip reflecting the raw-SQL search objects."""
+    return not _is_search_object(name)
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """Alembic `include_object`: the raw-SQL search objects are not the models' business."""
+    return not (reflected and compare_to is None and _is_search_object(name))
+
 
 def script_location() -> Path:
     """The migrations: installed as `meetbot_alembic`, or `alembic/` in a source checkout."""

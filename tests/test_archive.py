@@ -1,0 +1,128 @@
+"""The static archive written beside the MeetBot-layout files: indexes per team, year, room
+and overall, a stable latest URL, previous/next on the minutes, every link resolving."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from meetbot.replay import replay_log
+from tests.test_e2e import audit_html
+from tests.web.conftest import INFRA_2, Seeded, replay, seed
+
+
+def links(page: Path) -> list[str]:
+    return re.findall(r'href="([^"]*)"', page.read_text(encoding="utf-8"))
+
+
+def resolve(page: Path, href: str) -> Path:
+    return (page.parent / unquote(urlsplit(href).path)).resolve()
+
+
+def all_pages(root: Path) -> list[Path]:
+    return sorted(root.rglob("*.html"))
+
+
+async def test_archive_pages_exist_and_every_link_resolves(database_url: str, tmp_path: Path) -> None:
+    seeded = await seed(database_url, tmp_path)
+    root = seeded.publish
+    for page in (
+        "index.html",
+        "infra/index.html",
+        "infra/2026/index.html",
+        "infra/latest.html",
+        "docs/index.html",
+        "_rooms/libera/infra.html",
+        "_rooms/libera/docs.html",
+    ):
+        assert (root / page).is_file(), page
+    for page in all_pages(root):
+        document = page.read_text(encoding="utf-8")
+        assert audit_html(document).dangers == [], page
+        for href in links(page):
+            if href.startswith(("http:", "https:", "mailto:", "irc:", "ftp:", "ssh:")):
+                continue
+            parts = urlsplit(href)
+            target = resolve(page, href) if parts.path else page.resolve()
+            assert target.is_file(), (page, href)
+            assert target.is_relative_to(root.resolve())
+            if parts.fragment:
+                # Log anchors and the like must exist on the page they point into.
+                assert f'id="{parts.fragment}"' in target.read_text(encoding="utf-8"), (page, href)
+
+
+async def test_team_index_is_newest_first_and_hides_restricted_meetings(
+    database_url: str, tmp_path: Path
+) -> None:
+    seeded = await seed(database_url, tmp_path)
+    team = seeded.publish / "infra" / "index.html"
+    minutes = [h for h in links(team) if h.endswith(".html") and "infra." in h]
+    assert minutes == ["2026/infra.2026-11-09-16.00.html", "2026/infra.2026-11-02-16.00.html"]
+    # The #restrictlogs meeting of the 12th exists (owner-only) but is listed nowhere.
+    assert (seeded.publish / "infra/2026/infra.2026-11-12-10.00.html").exists()
+    for page in all_pages(seeded.publish):
+        if "2026-11-12" in page.name:
+            continue  # its own files
+        assert "2026-11-12" not in page.read_text(encoding="utf-8"), page
+    latest = (seeded.publish / "infra" / "latest.html").read_text(encoding="utf-8")
+    assert 'http-equiv="refresh" content="0; url=2026/infra.2026-11-09-16.00.html"' in latest
+
+
+async def test_minutes_get_previous_next_and_opengraph(database_url: str, tmp_path: Path) -> None:
+    seeded = await seed(database_url, tmp_path)
+    year = seeded.publish / "infra" / "2026"
+    first = (year / "infra.2026-11-02-16.00.html").read_text(encoding="utf-8")
+    second = (year / "infra.2026-11-09-16.00.html").read_text(encoding="utf-8")
+    assert 'href="infra.2026-11-09-16.00.html" rel="next"' in first
+    assert 'rel="prev"' not in first
+    assert 'href="infra.2026-11-02-16.00.html" rel="prev"' in second
+    assert 'rel="next"' not in second
+    assert '<meta property="og:description" content="Meeting in #infra started by alice' in first
+    assert "Zanzibar migration plan" in first
+    # Minutes and log link both ways, the log pages carry the same navigation.
+    assert 'href="infra.2026-11-02-16.00.log.html#l-' in first
+    log = (year / "infra.2026-11-02-16.00.log.html").read_text(encoding="utf-8")
+    assert 'href="infra.2026-11-02-16.00.html"' in log
+    assert 'rel="next"' in log
+
+
+async def test_a_new_meeting_updates_the_archive_incrementally(database_url: str, tmp_path: Path) -> None:
+    seeded: Seeded = await seed(database_url, tmp_path)
+    root = seeded.publish
+    docs_index = root / "docs" / "index.html"
+    docs_before = docs_index.stat().st_mtime_ns
+    await replay(seeded, INFRA_2, day=date(2027, 1, 4), channel="#infra", tmp=tmp_path)
+    newest = "2027/infra.2027-01-04-16.00.html"
+    assert links(root / "infra" / "index.html")[3:].count(newest) == 1
+    assert (root / "infra" / "2027" / "index.html").is_file()
+    assert f'url={newest}"' in (root / "infra" / "latest.html").read_text(encoding="utf-8")
+    # The previous newest now has a "next" link across the year boundary.
+    previous = (root / "infra/2026/infra.2026-11-09-16.00.html").read_text(encoding="utf-8")
+    assert 'href="../2027/infra.2027-01-04-16.00.html" rel="next"' in previous
+    # Another team's pages were left alone.
+    assert docs_index.stat().st_mtime_ns == docs_before
+    top = (root / "index.html").read_text(encoding="utf-8")
+    assert top.index(newest.replace("2027/", "infra/2027/")) < top.index(
+        "docs/2026/docs.2026-11-05-09.00.html"
+    )
+
+
+async def test_a_replay_into_memory_leaves_the_archive_alone(database_url: str, tmp_path: Path) -> None:
+    seeded = await seed(database_url, tmp_path)
+    index = seeded.publish / "infra" / "index.html"
+    before = index.read_text(encoding="utf-8")
+    log = tmp_path / "extra.log"
+    log.write_text("\n".join(INFRA_2) + "\n", encoding="utf-8")
+    # `meetbot replay` without --database: an in-memory database that knows one meeting.
+    await replay_log(
+        log,
+        channel="#infra",
+        network="libera",
+        day=date(2027, 2, 1),
+        settings=seeded.settings,
+        publish_dir=seeded.publish,
+    )
+    assert (seeded.publish / "infra/2027/infra.2027-02-01-16.00.html").is_file()
+    assert index.read_text(encoding="utf-8") == before

@@ -1,0 +1,1 @@
+"""The static and web archives."""
