@@ -118,7 +118,11 @@ class ReminderService:
         series = self.schedules.team(reminder.occurrence.team)
         if series is None:
             return
-        agenda = [item.text for item in await self._teams.agenda(series.team)]
+        stored = [item.text for item in await self._teams.agenda(series.team)]
+        # Standing items from the schedule go on the agenda at #startmeeting; announce them now.
+        agenda = stored + [
+            text for text in series.agenda if text.casefold() not in {s.casefold() for s in stored}
+        ]
         text = reminder_text(reminder, series, self.schedules.display_timezones, agenda)
         for room in self.rooms(reminder):
             await self._send(Say(room, text))

@@ -213,3 +213,34 @@ async def test_schedule_commands(bot: tuple[App, Channel]) -> None:
         "Infra SIG (infra): weekly on Wednesday at 16:00 UTC in #infra. Chair: Jane Doe (jdoe). "
         "Next: 2026-12-02 16:00Z, 2026-12-09 16:00Z, 2026-12-16 16:00Z",
     ]
+
+
+async def test_standing_agenda_items_from_the_schedule(tmp_path: Path) -> None:
+    from meetbot.config import load_settings
+
+    config = tmp_path / "meetbot.yaml"
+    config.write_text(
+        "schedules:\n  series:\n    - project: Infra SIG\n      meeting_id: infra\n      schedule:\n"
+        "        - {time: '1600', day: Wednesday, irc: infra, frequency: weekly}\n"
+        "      agenda: [Review open action items, Open floor]\n",
+        encoding="utf-8",
+    )
+    channel = Channel()
+    app = await build_app(
+        load_settings(config), [channel], database_url=f"sqlite+aiosqlite:///{tmp_path / 'db'}"
+    )
+    alice = Identity("libera", "alice", account="alice")
+    at = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
+    try:
+        await app.database.teams.add_agenda_item("infra", "Open floor", "libera:alice", "alice", at)
+        for n, text in enumerate(["#startmeeting infra", "#topic next", "#endmeeting"]):
+            app.dispatcher.submit(MessageIn(ROOM, alice, text, at + timedelta(seconds=n)))
+        await app.dispatcher.drain()
+        said = [say.text for say in channel.said]
+        # Already on the agenda: not added twice; the missing standing item is added after it.
+        assert "Agenda: 1. Open floor · 2. Review open action items (#topic next takes the next item)" in said
+        assert [item.text for item in await app.database.teams.agenda("infra")] == [
+            "Review open action items"
+        ]
+    finally:
+        await app.close()

@@ -319,6 +319,9 @@ class SeriesConfig(BaseModel):
     overrides: list[OverrideConfig] = Field(default_factory=list)
     extra_dates: list[ExtraDateConfig] = Field(default_factory=list)
     reminders: list[ReminderConfig] | None = None
+    # Standing agenda items (an addition to irc-meetings): put on the team's agenda at every
+    # #startmeeting unless already there, so `#topic next` walks them and reminders list them.
+    agenda: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
 
     @property
     def team(self) -> str:
@@ -373,6 +376,7 @@ class SeriesConfig(BaseModel):
             description=self.description.strip() if self.description else None,
             agenda_url=self.agenda_url,
             project_url=self.project_url,
+            agenda=tuple(self.agenda),
             source=source,
             reminders=None if self.reminders is None else tuple(r.rule() for r in self.reminders),
         )

@@ -130,6 +130,7 @@ class Series:
     project_url: str | None = None
     source: str = "<inline>"  # file the series came from
     reminders: tuple[ReminderRule, ...] | None = None  # None: the defaults
+    agenda: tuple[str, ...] = ()  # standing items, on the agenda of every meeting
 
     def slot(self, index: int) -> Slot:
         return self.slots[index]

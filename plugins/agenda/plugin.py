@@ -77,8 +77,23 @@ class AgendaPlugin(Plugin):
             await team.repo.cover_agenda_item(item.id, team.meeting_id, line, ctx.at)
 
     async def on_meeting_started(self, meeting: Meeting, team: TeamServices) -> list[str]:
-        items = await team.repo.agenda(team.team)
+        items = await self._with_standing_items(meeting, team)
         return [f"Agenda: {describe(items)} (#topic next takes the next item)"] if items else []
+
+    @staticmethod
+    async def _with_standing_items(meeting: Meeting, team: TeamServices) -> Sequence[AgendaItem]:
+        """The team's agenda after adding the schedule's standing items not already on it."""
+        items = await team.repo.agenda(team.team)
+        series = team.schedules.team(team.team) if team.schedules is not None else None
+        if series is None:
+            return items
+        have = {item.text.casefold() for item in items}
+        missing = [text for text in series.agenda if text.casefold() not in have]
+        for text in missing:
+            await team.repo.add_agenda_item(
+                team.team, text, meeting.owner_key, "schedule", meeting.started_at
+            )
+        return await team.repo.agenda(team.team) if missing else items
 
     @staticmethod
     def _editable(ctx: Context, items: Sequence[AgendaItem], position: int) -> AgendaItem | None:
