@@ -4,10 +4,12 @@ the settings and runs them. Nothing else constructs these pieces."""
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote
 
 from meetbot import __version__
 from meetbot.adapters.base import Adapter
@@ -18,6 +20,7 @@ from meetbot.domain.model import Meeting
 from meetbot.domain.team import TeamSnapshot
 from meetbot.engine import Engine
 from meetbot.minutes.render import render_all
+from meetbot.minutes.view import EXTENSIONS
 from meetbot.outbox import Outbox
 from meetbot.publish.archive import StaticArchive
 from meetbot.publish.files import PublishedFile, Publisher
@@ -31,6 +34,16 @@ from meetbot.storage.teams import TeamStore
 log = logging.getLogger(__name__)
 
 GENERATOR = f"meetbot {__version__}"
+
+
+def _redirect_page(relative_url: str) -> str:
+    url = html.escape(quote(relative_url), quote=True)
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        f'<meta http-equiv="refresh" content="0; url={url}"><link rel="canonical" href="{url}">'
+        f'<title>Moved</title></head><body><p>This meeting was renamed: <a href="{url}">{url}</a></p>'
+        "</body></html>\n"
+    )
 
 
 @dataclass
@@ -48,9 +61,28 @@ class FileMinutesWriter:
         publish = self.settings.publish
         self._publisher = Publisher(self.publish_dir or publish.dir, publish.base_url)
 
+    def basename(self, meeting: Meeting) -> PurePosixPath:
+        publish = self.settings.publish
+        return minutes_basename(meeting, publish.pattern, publish.timezone)
+
+    async def move(self, old: PurePosixPath, new: PurePosixPath) -> None:
+        """After a rename: the old pages redirect to the new ones, so links people kept still
+        work; the old copies of the other formats go (they would only go stale)."""
+        if old == new:
+            return
+        stubs = {}
+        # Both are relative to the publish root: up from the old page's folder, down to the new.
+        up = "../" * len(old.parent.parts)
+        for extension in EXTENSIONS:
+            if extension in (".html", ".log.html"):
+                stubs[extension] = _redirect_page(f"{up}{new}{extension}")
+            else:
+                await asyncio.to_thread(self._publisher.target(old, extension).unlink, missing_ok=True)
+        await self._publisher.publish(old, stubs)
+
     async def write(self, meeting: Meeting) -> Sequence[PublishedFile]:
         publish = self.settings.publish
-        basename = minutes_basename(meeting, publish.pattern, publish.timezone)
+        basename = self.basename(meeting)
         links = links_for(basename, publish.base_url)
         # Rendering a long meeting is CPU work: keep it off the event loop.
         team = await self._team_snapshot(meeting)

@@ -19,7 +19,7 @@ from pathlib import Path
 from meetbot.app import App, build_app
 from meetbot.clock import SystemClock
 from meetbot.config import Settings, load_settings
-from meetbot.domain.model import Line, Meeting
+from meetbot.domain.model import Line, Meeting, normalize_name
 from meetbot.events import LineKind
 from meetbot.publish.archive import when
 
@@ -27,7 +27,9 @@ FIXABLE = (LineKind.SAY, LineKind.ACTION, LineKind.NOTICE)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    meeting = commands.add_parser("meeting", help="stored meetings: list, show, edit, redact, regenerate")
+    meeting = commands.add_parser(
+        "meeting", help="stored meetings: list, show, edit, redact, rename, regenerate"
+    )
     actions = meeting.add_subparsers(dest="meeting_command", required=True, metavar="ACTION")
 
     def common(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -50,6 +52,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     redact.add_argument("id", type=int)
     redact.add_argument("line", type=int)
     redact.add_argument("--by", required=True)
+    rename = common(actions.add_parser("rename", help="give a meeting another name (old pages redirect)"))
+    rename.add_argument("id", type=int)
+    rename.add_argument("name")
+    rename.add_argument("--by", required=True, help="who renames it (recorded)")
     regenerate = common(actions.add_parser("regenerate", help="publish a meeting's files again"))
     target = regenerate.add_mutually_exclusive_group(required=True)
     target.add_argument("id", type=int, nargs="?")
@@ -72,6 +78,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             return await _show(app, args.id)
         if command in ("edit", "redact"):
             return await _amend(app, args)
+        if command == "rename":
+            return await _rename(app, args)
         return await _regenerate(app, args.id, every=args.all)
     finally:
         await app.close()
@@ -157,6 +165,40 @@ async def _amend(app: App, args: argparse.Namespace) -> int:
     if redact:
         await app.database.meetings.blank_lines(args.id, handle)
     return await _regenerate(app, args.id, every=False)
+
+
+async def _rename(app: App, args: argparse.Namespace) -> int:
+    """A logged `#meetingname` from the admin (recorded as theirs, with a chair's rights): the
+    rebuilt meeting takes the name, its files move, and the old pages redirect to the new ones."""
+    meeting = await _rebuild(app, args.id)
+    if meeting is None:
+        return _fail(f"no meeting {args.id}")
+    if meeting.is_open:
+        return _fail(f"meeting {args.id} is still open; use #meetingname in the meeting")
+    name = normalize_name(args.name)
+    if not name:
+        return _fail(f"{args.name!r} has nothing usable as a name (letters, digits, '-', '_', '.')")
+    if name == meeting.name:
+        return _fail(f"meeting {args.id} is already called {name}")
+    old = app.writer.basename(meeting)
+    rename = Line(
+        seq=await app.database.admin.next_seq(args.id),
+        at=SystemClock().now(),
+        kind=LineKind.ON_BEHALF,
+        nick=f"{args.by} (admin)",
+        sender_key=f"admin:{args.by}",
+        text=f"#meetingname {name}",
+        privileged=True,
+    )
+    if not await app.database.meetings.append_line(args.id, rename):
+        return _fail("the rename could not be stored")
+    renamed = await _rebuild(app, args.id)
+    assert renamed is not None
+    code = await _regenerate(app, args.id, every=False)
+    await app.writer.move(old, app.writer.basename(renamed))
+    if app.writer.archive is not None:
+        await app.writer.archive.rebuild()  # the old team's pages lose it, the new team's gain it
+    return code
 
 
 async def _regenerate(app: App, meeting_id: int | None, *, every: bool) -> int:

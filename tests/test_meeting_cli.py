@@ -115,3 +115,32 @@ def test_regenerate_all_rewrites_files_and_archive(
     assert code == 0
     assert index.is_file()
     assert sum(1 for line in out.splitlines() if line.endswith(".log.html")) == 4
+
+
+def test_rename_moves_the_files_and_old_links_redirect(
+    seeded: tuple[Seeded, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, config = seeded
+
+    def minutes_page(out: str) -> Path:
+        return next(Path(line) for line in out.splitlines() if line.endswith(".html") and ".log." not in line)
+
+    code, out, _ = run(capsys, "regenerate", "1", "-c", str(config))  # prints meeting 1's files
+    assert code == 0
+    old_html = minutes_page(out)
+    code, out, err = run(capsys, "rename", "1", "Renamed Team", "--by", "admin", "-c", str(config))
+    assert code == 0, err
+    new_html = minutes_page(out)
+    assert new_html.parts[-3] == "renamed_team"
+    assert new_html.is_file()
+    assert old_html != new_html
+    stub = old_html.read_text(encoding="utf-8")
+    assert 'http-equiv="refresh"' in stub
+    target = (old_html.parent / stub.split("url=")[1].split('"')[0]).resolve()
+    assert target == new_html.resolve()
+    assert not old_html.with_suffix(".json").exists()
+    code, out, _ = run(capsys, "show", "1", "-c", str(config))
+    assert "#meetingname renamed_team" in out
+    code, _, err = run(capsys, "rename", "1", "...", "--by", "admin", "-c", str(config))
+    assert code != 0
+    assert "nothing usable" in err
