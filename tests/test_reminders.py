@@ -39,7 +39,13 @@ class Channel:
             self.said.append(message)
 
 
-def series_starting(start: datetime, *, remind_at: datetime, chair: str | None = None) -> Schedules:
+def series_starting(
+    start: datetime,
+    *,
+    remind_at: datetime,
+    chair: str | None = None,
+    places: tuple[Place, ...] = (Place("irc", "#infra", "libera"),),
+) -> Schedules:
     """A weekly series meeting at `start` whose one reminder is due at `remind_at`."""
     slot = Slot(
         index=0,
@@ -48,7 +54,7 @@ def series_starting(start: datetime, *, remind_at: datetime, chair: str | None =
         time=start.time(),
         zone="UTC",
         duration=timedelta(hours=1),
-        places=(Place("irc", "#infra", "libera"),),
+        places=places,
     )
     series = Series(
         team="infra",

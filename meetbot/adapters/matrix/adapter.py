@@ -133,6 +133,7 @@ class MatrixAdapter:
         self._topic_forbidden: set[str] = set()
         self._ready = asyncio.Event()
         self._handed: list[asyncio.Future[None]] = []  # this sync's events, until the core has them
+        self._aliases: dict[str, str] = {}  # room alias -> room id, as resolved once
 
     # -- Adapter protocol -----------------------------------------------------------------------
 
@@ -167,7 +168,12 @@ class MatrixAdapter:
             await self._sender.close()
 
     async def send(self, message: Outbound) -> None:
-        room_id = message.room.room
+        try:
+            # Meetings know rooms by id; schedules name them by alias (`#infra:fedora.im`).
+            room_id = await self._room_id(message.room.room)
+        except MatrixError as error:
+            log.error("%s: could not send to %s: %s", self.network, message.room.room, error)
+            return
         lock = self._room_locks.setdefault(room_id, asyncio.Lock())
         async with lock:  # one room's messages go out in the order the core said them
             try:
@@ -185,6 +191,14 @@ class MatrixAdapter:
                         log.warning("%s: may not set the topic of %s: %s", self.network, room_id, error)
                     return
                 log.error("%s: could not send to %s: %s", self.network, room_id, error)
+
+    async def _room_id(self, room: str) -> str:
+        if not room.startswith("#"):
+            return room
+        if room not in self._aliases:
+            response = check(f"resolve {room}", await self._sender.room_resolve_alias(room))
+            self._aliases[room] = str(response.room_id)
+        return self._aliases[room]
 
     def members(self, room: RoomRef) -> Sequence[Identity]:
         matrix_room = self.client.rooms.get(room.room)
