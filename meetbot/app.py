@@ -99,7 +99,7 @@ class FileMinutesWriter:
         self.written.extend(published)
         if self.archive is not None and meeting.id is not None and not meeting.is_open:
             try:
-                await self.archive.meeting_published(meeting.id)
+                await self.archive.meeting_published(meeting.id, meeting)
             except Exception:
                 # The minutes are out; a stale index is worth a log line, not a failed publish.
                 log.exception("updating the archive after meeting %s failed", meeting.id)

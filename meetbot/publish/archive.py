@@ -20,6 +20,7 @@ serves the same templates from the database.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import posixpath
 from collections.abc import Sequence
@@ -184,9 +185,17 @@ async def load_meeting(database: Database, engine: Engine, meeting_id: int) -> M
 
 
 async def load_view(
-    database: Database, engine: Engine, settings: Settings, meeting_id: int, links: MeetingLinks
+    database: Database,
+    engine: Engine,
+    settings: Settings,
+    meeting_id: int,
+    links: MeetingLinks,
+    *,
+    meeting: Meeting | None = None,
 ) -> MinutesView | None:
-    meeting = await load_meeting(database, engine, meeting_id)
+    """The view of a stored meeting; `meeting` saves rebuilding one the caller has at hand."""
+    if meeting is None or meeting.id != meeting_id:
+        meeting = await load_meeting(database, engine, meeting_id)
     if meeting is None:
         return None
     return build_view(
@@ -258,8 +267,9 @@ class StaticArchive:
 
     # -- incremental update
 
-    async def meeting_published(self, meeting_id: int) -> None:
-        """Bring the archive up to date after `meeting_id` was published (ended or regenerated)."""
+    async def meeting_published(self, meeting_id: int, meeting: Meeting | None = None) -> None:
+        """Bring the archive up to date after `meeting_id` was published (ended or regenerated);
+        `meeting`, when given, is that meeting as just rebuilt (not rebuilt again)."""
         listing = self.database.listing
         summary = await listing.meeting(meeting_id)
         if summary is None:
@@ -267,7 +277,7 @@ class StaticArchive:
         previous, following = await listing.neighbours(meeting_id)
         for one in (summary, previous, following):
             if one is not None:
-                await self.write_meeting_pages(one)
+                await self.write_meeting_pages(one, meeting)
         await self.write_team_indexes(summary.team, years={self.year(summary.started_at)})
         await self.write_room_index(summary.network, summary.room)
         await self.write_top_index()
@@ -283,11 +293,11 @@ class StaticArchive:
             await self.write_room_index(network, room)
         await self.write_top_index()
 
-    async def write_meeting_pages(self, summary: MeetingSummary) -> None:
+    async def write_meeting_pages(self, summary: MeetingSummary, meeting: Meeting | None = None) -> None:
         """The minutes page again, with previous/next links and OpenGraph tags."""
         basename = self.basename(summary)
         links = self.publisher.links(basename)
-        view = await load_view(self.database, self.engine, self.settings, summary.id, links)
+        view = await load_view(self.database, self.engine, self.settings, summary.id, links, meeting=meeting)
         if view is None:
             return
         previous, following = await self.database.listing.neighbours(summary.id)
@@ -316,9 +326,15 @@ class StaticArchive:
             )
         og = OpenGraph(view.title, describe(view), links.url(".html"), kind="article")
         page = Page(title=view.title, og=og, nav=tuple(nav))
-        minutes = render_minutes_page(view, page, templates_dir=self.settings.templates_dir)
         log_page = replace(page, og=replace(og, title=f"{view.title} (log)", url=links.url(".log.html")))
-        log_html = render_log_page(view, log_page, templates_dir=self.settings.templates_dir)
+        templates = self.settings.templates_dir
+        # A long meeting's log takes a while to render: off the event loop, so rooms keep going.
+        minutes, log_html = await asyncio.to_thread(
+            lambda: (
+                render_minutes_page(view, page, templates_dir=templates),
+                render_log_page(view, log_page, templates_dir=templates),
+            )
+        )
         self.written.extend(await self.publisher.publish(basename, {".html": minutes, ".log.html": log_html}))
 
     def _rows(self, from_dir: PurePosixPath, summaries: Sequence[MeetingSummary]) -> tuple[MeetingRow, ...]:
