@@ -109,13 +109,6 @@ class SendQueue:
         self._items.extendleft(reversed(kept))
         return Queued(first.command, first.target, _render(pieces))
 
-    def drop_where(self, command: str) -> int:
-        """Forget queued lines of one kind (e.g. CTCP replies when flooded); returns how many."""
-        kept = deque(item for item in self._items if item.command != command)
-        dropped = len(self._items) - len(kept)
-        self._items = kept
-        return dropped
-
 
 def _render(pieces: dict[str, int]) -> str:
     return SEPARATOR.join(text if count == 1 else f"{text} (×{count})" for text, count in pieces.items())
