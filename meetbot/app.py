@@ -19,6 +19,8 @@ from meetbot.dispatch import Dispatcher
 from meetbot.domain.model import Meeting
 from meetbot.domain.team import TeamSnapshot
 from meetbot.engine import Engine
+from meetbot.failover import LeaseKeeper, Role
+from meetbot.metrics import Figures, Metrics
 from meetbot.minutes.render import render_all
 from meetbot.minutes.view import EXTENSIONS
 from meetbot.outbox import Outbox
@@ -28,12 +30,13 @@ from meetbot.publish.paths import links_for, minutes_basename
 from meetbot.registry import load_plugins
 from meetbot.reminders import ReminderService
 from meetbot.service import MeetingService
-from meetbot.storage.database import Database, is_memory_sqlite
+from meetbot.storage.database import Database, is_memory_sqlite, is_sqlite
 from meetbot.storage.teams import TeamStore
 
 log = logging.getLogger(__name__)
 
 GENERATOR = f"meetbot {__version__}"
+SHUTDOWN_GRACE = 10.0  # seconds to finish handling and writing on the way out
 
 
 def _redirect_page(relative_url: str) -> str:
@@ -125,17 +128,43 @@ class App:
     outbox: Outbox
     writer: FileMinutesWriter
     reminders: ReminderService
+    # None: the only process on its database (SQLite), always active.
+    lease: LeaseKeeper | None = None
+    role: Role = Role.STANDBY
+    metrics: Metrics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics = Metrics(
+            Figures(
+                messages_handled=lambda: self.service.messages_handled,
+                lines_logged=lambda: self.service.buffer.lines_logged,
+                meetings_open=lambda: self.service.meetings_open,
+                reminders_sent=lambda: self.reminders.sent,
+                buffered_lines=lambda: self.service.buffer.buffered_lines,
+                lines_waiting=lambda: self.dispatcher.waiting,
+                active=lambda: self.role is Role.ACTIVE,
+                adapters=list(self.outbox.adapters.values()),
+            )
+        )
 
     async def run(self) -> None:
-        """Run every adapter; when they have all finished, handle what is queued and stop."""
+        """Stand by until this process may be the active one, then run every adapter. Returns
+        when the adapters have all finished (a console at the end of its input); cancelled
+        (SIGTERM), it quits the networks, finishes its writes and closes."""
         try:
-            await self.reminders.start()
-            async with asyncio.TaskGroup() as group:
-                for adapter in self.outbox.adapters.values():
-                    group.create_task(adapter.run(self.dispatcher.submit), name=f"adapter {adapter.network}")
-            await self.dispatcher.drain()
+            while True:
+                if self.lease is not None:
+                    await self._wait_for_lease(self.lease)
+                if await self._run_active():
+                    return
         finally:
             await self.close()
+
+    def health(self) -> dict[str, object]:
+        return {"role": self.role.value, "buffered_lines": self.service.buffer.buffered_lines}
+
+    def metrics_text(self) -> bytes:
+        return self.metrics.exposition()
 
     async def reload_schedules(self, schedules: Schedules) -> None:
         """New schedules from a reloaded config: commands see them at once, reminders are replanned."""
@@ -143,9 +172,71 @@ class App:
         await self.reminders.reload(schedules)
 
     async def close(self) -> None:
+        self.role = Role.STANDBY
         await self.reminders.stop()
+        # Lines already received are handled, and what is buffered gets its chance to be written.
+        try:
+            await asyncio.wait_for(self.dispatcher.drain(), SHUTDOWN_GRACE)
+        except TimeoutError:
+            log.error("shutting down with %d line(s) not handled", self.dispatcher.waiting)
+        await self.service.close(SHUTDOWN_GRACE)
         await self.dispatcher.close()
+        if self.lease is not None:
+            await self.lease.release()
         await self.database.close()
+
+    # -- roles ----------------------------------------------------------------------------------
+
+    async def _wait_for_lease(self, lease: LeaseKeeper) -> None:
+        if not await lease.try_acquire():
+            log.info(
+                "standing by: another meetbot process is active on this database; taking over if it "
+                "stops renewing its lease for %ss",
+                lease.lease_seconds,
+            )
+            while True:
+                await asyncio.sleep(lease.look_every)
+                if await lease.try_acquire():
+                    return
+
+    async def _run_active(self) -> bool:
+        """True when the adapters finished by themselves, False when another process took over."""
+        self.role = Role.ACTIVE
+        await self.reminders.start()
+        adapters = asyncio.create_task(self._run_adapters(), name="adapters")
+        tasks = [adapters]
+        if self.lease is not None:
+            tasks.append(asyncio.create_task(self._keep_lease(self.lease), name="lease"))
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            # Cancelled adapters say goodbye on their networks (QUIT) before they return.
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks)
+        if not adapters.cancelled() and adapters.exception() is not None:
+            raise adapters.exception()  # type: ignore[misc]
+        await self.dispatcher.drain()
+        if not adapters.cancelled():
+            return True
+        # The lease went to another process: it owns the networks and the meetings now.
+        await self.reminders.stop()
+        await self.service.buffer.flushed()
+        self.service.forget_rooms()
+        self.role = Role.STANDBY
+        log.warning("another process took over the lease: this one stands by")
+        return False
+
+    async def _run_adapters(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            for adapter in self.outbox.adapters.values():
+                group.create_task(adapter.run(self.dispatcher.submit), name=f"adapter {adapter.network}")
+
+    async def _keep_lease(self, lease: LeaseKeeper) -> None:
+        while True:
+            await asyncio.sleep(lease.renew_every)
+            if not await lease.renew():
+                return
 
 
 async def build_app(
@@ -182,6 +273,7 @@ async def build_app(
         bot_nick=outbox.bot_nick,
         members=outbox.members,
         schedules=schedules,
+        buffer_lines=settings.database.buffer_lines,
     )
     # Always there, even with no series yet: a config reload may add the first one.
     matrix = next((n.name for n in settings.networks if isinstance(n, MatrixAccount)), None)
@@ -189,9 +281,14 @@ async def build_app(
         schedules,
         store=database.reminders,
         teams=database.teams,
-        leader=database.leader,
         send=outbox.send,
         clock=clock or SystemClock(),
         matrix_network=matrix,
     )
-    return App(settings, database, service, Dispatcher(service.handle), outbox, writer, reminders)
+    # One SQLite file serves one process; on PostgreSQL several share the work (one active).
+    lease = (
+        None
+        if is_sqlite(url)
+        else LeaseKeeper(database.leases, lease_seconds=settings.failover.lease_seconds)
+    )
+    return App(settings, database, service, Dispatcher(service.handle), outbox, writer, reminders, lease)

@@ -20,6 +20,7 @@ from meetbot.app import App, build_app
 from meetbot.clock import SystemClock
 from meetbot.config import ConfigError, Settings, check_config, load_schedules, load_settings
 from meetbot.logparse import date_from_name
+from meetbot.logs import configure_logging
 from meetbot.meeting_cli import register as register_meeting
 from meetbot.meeting_cli import run as run_meeting
 from meetbot.registry import PluginLoadError
@@ -28,6 +29,7 @@ from meetbot.schedule_cli import register as register_schedule
 from meetbot.schedule_cli import run as run_schedule
 from meetbot.storage import migrate
 from meetbot.storage.database import SchemaOutOfDateError, create_engine
+from meetbot.storage.meetings import StorageUnavailableError
 from meetbot.watch import FileWatcher
 from meetbot.web.server import beside_bot
 from meetbot.web.server import serve as serve_web
@@ -154,7 +156,7 @@ async def _serve(settings: Settings, adapters: Sequence[Adapter], config: Path |
     try:
         with contextlib.suppress(asyncio.CancelledError):
             # With `web:` in the config the bot serves the web archive too, stopping with it.
-            async with beside_bot(settings, app.database, app.service.engine):
+            async with beside_bot(settings, app.database, app.service.engine, app):
                 await app.run()
     finally:
         for task in background:
@@ -254,20 +256,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "meeting":
             return run_meeting(args)
         settings = load_settings(args.config)
-        logging.basicConfig(
-            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-        # Alembic narrates every migration step at INFO; only its warnings matter to an operator.
-        logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
-        # jaraco irc logs every raw line at DEBUG; the IRC adapter logs what matters itself.
-        logging.getLogger("irc").setLevel(max(logging.INFO, logging.getLogger().level))
+        configure_logging(settings)
         if args.command == "run":
             return _run(settings, args.config)
         if args.command == "console":
             asyncio.run(_console(settings, args.channel, args.nick, args.network))
             return 0
         if args.command == "db":
-            asyncio.run(_db_upgrade(settings))
+            try:
+                asyncio.run(_db_upgrade(settings))
+            except StorageUnavailableError as error:
+                print(f"meetbot db upgrade: the database is unreachable: {error}", file=sys.stderr)
+                return 1
             return 0
         if args.command == "replay":
             return _replay(args, settings)

@@ -4,8 +4,7 @@ APScheduler 3 is only the alarm clock: every 15 minutes (and on config reload) t
 in the next 48 hours are computed from the schedules and set as in-memory jobs. The database is
 the truth: a reminder's key is recorded before it is sent, so a restart or a second bot process
 never repeats it; one past its grace time is skipped, not sent late. With several processes on
-one PostgreSQL database only the holder of an advisory lock plans (and another takes over when
-it dies)."""
+one PostgreSQL database only the active one runs this service (see meetbot.failover)."""
 
 from __future__ import annotations
 
@@ -20,13 +19,12 @@ from meetbot.config import Schedules
 from meetbot.domain.team import TeamRepository
 from meetbot.events import Outbound, RoomRef, Say
 from meetbot.schedule import Reminder, plan_reminders, reminder_text
-from meetbot.storage.reminders import LeaderLock, ReminderStore
+from meetbot.storage.reminders import ReminderStore
 
 log = logging.getLogger(__name__)
 
 HORIZON = timedelta(hours=48)
 REPLAN_EVERY = timedelta(minutes=15)
-LEADER_CHECK_EVERY = timedelta(seconds=30)
 
 
 class ReminderService:
@@ -36,7 +34,6 @@ class ReminderService:
         *,
         store: ReminderStore,
         teams: TeamRepository,
-        leader: LeaderLock,
         send: Callable[[Outbound], Awaitable[None]],
         clock: Clock,
         matrix_network: str | None = None,
@@ -44,20 +41,16 @@ class ReminderService:
         self.schedules = schedules
         self._store = store
         self._teams = teams
-        self._leader = leader
         self._send = send
         self._clock = clock
         self._matrix_network = matrix_network
         self._scheduler: AsyncIOScheduler | None = None
-        self._leading = False
+        self.sent = 0  # reminders sent by this process, for /metrics
 
     async def start(self) -> None:
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.start()
         self._scheduler.add_job(self.replan, "interval", seconds=REPLAN_EVERY.total_seconds(), id="replan")
-        self._scheduler.add_job(
-            self.check_leader, "interval", seconds=LEADER_CHECK_EVERY.total_seconds(), id="leader"
-        )
         await self.replan()
 
     async def stop(self) -> None:
@@ -69,22 +62,14 @@ class ReminderService:
         self.schedules = schedules
         await self.replan()
 
-    async def check_leader(self) -> None:
-        if not self._leading and await self._leader.hold():
-            log.info("this process now plans the reminders")
-            await self.replan()
-
     async def replan(self) -> None:
         """Set a job for every reminder due within the horizon that nobody has sent yet."""
         scheduler = self._scheduler
         if scheduler is None:
             return
-        self._leading = await self._leader.hold()
         for job in scheduler.get_jobs():
             if job.id.startswith("reminder:"):
                 job.remove()
-        if not self._leading:
-            return
         now = self._clock.now()
         skips = await self._teams.skips()
         # From a little in the past: a reminder still within its grace after a restart goes out.
@@ -126,6 +111,7 @@ class ReminderService:
         text = reminder_text(reminder, series, self.schedules.display_timezones, agenda)
         for room in self.rooms(reminder):
             await self._send(Say(room, text))
+        self.sent += 1
         log.info("sent reminder %s", reminder.key)
 
     def rooms(self, reminder: Reminder) -> Sequence[RoomRef]:

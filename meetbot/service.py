@@ -1,5 +1,7 @@
 """The meeting service: store every line, then let the engine act on it, then carry out the
-effects (replies, topic changes, publishing). Called by one room worker at a time."""
+effects (replies, topic changes, publishing). Called by one room worker at a time. While the
+database is unreachable, the lines of open meetings wait in a bounded buffer (WriteBehind) and
+the bot keeps answering."""
 
 from __future__ import annotations
 
@@ -16,10 +18,12 @@ from meetbot.config.schedule_files import Schedules
 from meetbot.domain.model import Line, Meeting, normalize_name
 from meetbot.domain.presence import present_line_text
 from meetbot.domain.team import TeamRepository
-from meetbot.engine import Engine, Outcome
+from meetbot.engine import Engine, MeetingHeader, Outcome
 from meetbot.events import Identity, LineKind, MessageIn, Outbound, RoomRef, Say, SetTopic
+from meetbot.logs import set_meeting_id
 from meetbot.plugin import ChangeTopic, Effect, PublishMinutes, Reply, RunTeamCommand, TeamServices
 from meetbot.storage.meetings import MeetingAlreadyOpenError, MeetingStore, StorageUnavailableError
+from meetbot.writebehind import WriteBehind
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,11 @@ ENCRYPTED_MID_MEETING = (
     "ending the meeting here. The minutes hold everything said before."
 )
 
+STARTING_WHEN_BACK = "The database is unreachable just now; the meeting starts as soon as it is back."
+PUBLISHING_WHEN_BACK = (
+    "The database is unreachable just now: the minutes will be published as soon as it is back."
+)
+
 _reply_thread: ContextVar[str | None] = ContextVar("reply_thread", default=None)
 
 # The three links MeetBot posts, in its order and words; the rest are a click away.
@@ -82,6 +91,7 @@ class MeetingService:
         members: Callable[[RoomRef], Sequence[Identity]] = lambda room: (),
         schedules: Schedules | None = None,
         retry_delays: tuple[float, ...] = (0.2, 0.5, 1, 2, 5, 10, 30),
+        buffer_lines: int = 10_000,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -93,13 +103,24 @@ class MeetingService:
         self.schedules = schedules  # replaced when the config is reloaded
         self._rooms: dict[RoomRef, _RoomState] = {}
         self._retry_delays = retry_delays
+        self.buffer = WriteBehind(store, capacity=buffer_lines, retry_delays=retry_delays[:5])
+        self.messages_handled = 0  # for /metrics
+        self._background: set[asyncio.Task[None]] = set()
 
-    async def handle(self, message: MessageIn) -> None:
+    @property
+    def meetings_open(self) -> int:
+        return sum(state.meeting is not None for state in self._rooms.values())
+
+    async def handle(self, message: MessageIn) -> asyncio.Future[None] | None:
+        """Handle one line. Returns None when it is in the database, or (during an outage) a
+        future that completes once it is: an adapter that keeps a position in the network's
+        history must not move it past a line that is only buffered."""
+        self.messages_handled += 1
         if message.from_self:
-            return  # our own lines are logged as we send them
+            return None  # our own lines are logged as we send them
         if message.private:
             await self._private(message)
-            return
+            return None
         # Replies to a message written in a thread go to that thread. A context variable, since
         # the workers of several rooms run through this one service at once.
         token = _reply_thread.set(message.thread)
@@ -107,9 +128,22 @@ class MeetingService:
             await self._handle_in_room(message)
         finally:
             _reply_thread.reset(token)
+        return self.buffer.written()
+
+    def forget_rooms(self) -> None:
+        """Stepping down to standby: whoever is active now owns the meetings; if this process
+        becomes active again it reloads them from the database."""
+        self._rooms.clear()
+
+    async def close(self, grace: float = 10.0) -> None:
+        """Finish writing: the buffered lines, then the minutes still waiting to be published."""
+        await self.buffer.close(grace)
+        if self._background:
+            await asyncio.wait(self._background, timeout=grace)
 
     async def _handle_in_room(self, message: MessageIn) -> None:
         state = await self._room(message.room)
+        set_meeting_id(state.meeting.id if state.meeting is not None else None)
         if message.kind in (LineKind.EDIT, LineKind.REDACT):
             await self._amend(state, message)
             return
@@ -167,6 +201,7 @@ class MeetingService:
         line = self._line(ended, message)
         if await self._store_line(ended, line):
             await self._redact_stored(ended, line)
+            await self.buffer.flushed()  # republished from the database, so it must be there
             republished = await self._retrying(lambda: self._rebuild(header.id))
             try:
                 await self.writer.write(republished)
@@ -193,7 +228,7 @@ class MeetingService:
     async def _redact_stored(self, meeting: Meeting, line: Line) -> None:
         if line.kind is LineKind.REDACT and line.edit_of is not None:
             meeting_id, target = _meeting_id(meeting), line.edit_of
-            await self._retrying(lambda: self.store.blank_lines(meeting_id, target))
+            await self.buffer.blank_lines(meeting_id, target)
 
     async def _private(self, message: MessageIn) -> None:
         outcome = self.engine.run_outside_meeting(
@@ -212,7 +247,7 @@ class MeetingService:
             return
         first = _to_line(1, message)
         try:
-            header = await self._retrying(lambda: self.store.start_meeting(message.room, first))
+            header = await self._start_meeting(message.room, first)
         except MeetingAlreadyOpenError:
             # Another bot process opened one first: adopt it and log this line into it.
             state.meeting = await self._load_open(message.room)
@@ -221,6 +256,7 @@ class MeetingService:
             return
         meeting = self.engine.new_meeting(header)
         state.meeting = meeting
+        set_meeting_id(header.id)
         log.info(
             "meeting %s started in %s/%s by %s", header.id, header.room.network, header.room.room, first.nick
         )
@@ -251,7 +287,7 @@ class MeetingService:
         meeting = state.meeting
         assert meeting is not None
         if outcome.state_changed:
-            await self._retrying(lambda: self.store.save_state(meeting, items=outcome.items_changed))
+            await self.buffer.save_state(meeting, items=outcome.items_changed)
         if outcome.ended:
             state.meeting = None
         for effect in outcome.effects:
@@ -280,7 +316,11 @@ class MeetingService:
         already = len(ctx.effects)
         team = await self._team(ctx.meeting, state, room, private=ctx.private)
         try:
-            await self._retrying(lambda: effect.handler(ctx, team))
+            await effect.handler(ctx, team)
+        except StorageUnavailableError:
+            # Agendas and action items live in the database: say so now rather than hold the
+            # room until it is back (the command's own line is logged either way).
+            ctx.reply(f"{ctx.nick}: the database is unreachable just now; try that again in a minute.")
         except Exception:
             log.exception("team command %s failed", ctx.command)
             ctx.reply(f"{ctx.nick}: that failed (a bug, now logged for the admins).")
@@ -344,10 +384,39 @@ class MeetingService:
             return None
 
     async def _store_line(self, meeting: Meeting, line: Line) -> bool:
-        meeting_id = _meeting_id(meeting)
-        return await self._retrying(lambda: self.store.append_line(meeting_id, line))
+        return await self.buffer.append_line(_meeting_id(meeting), line)
+
+    async def _start_meeting(self, room: RoomRef, first: Line) -> MeetingHeader:
+        try:
+            return await self.store.start_meeting(room, first)
+        except StorageUnavailableError as error:
+            log.warning("database unavailable (%s) at #startmeeting in %s/%s", error, room.network, room.room)
+        # A meeting needs its row before its first line can count: tell the room, then wait.
+        await self._send(Say(room, STARTING_WHEN_BACK, thread=_reply_thread.get()))
+        return await self._retrying(lambda: self.store.start_meeting(room, first))
 
     async def _publish(self, state: _RoomState, meeting: Meeting, *, final: bool) -> None:
+        if self.buffer.outage:
+            # The minutes are made from the database, which lacks the buffered lines yet.
+            await self._say(state, meeting.room, PUBLISHING_WHEN_BACK)
+            task = asyncio.create_task(
+                self._publish_when_written(meeting, final=final, thread=_reply_thread.get())
+            )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            return
+        await self._publish_now(state, meeting, final=final)
+
+    async def _publish_when_written(self, meeting: Meeting, *, final: bool, thread: str | None) -> None:
+        await self.buffer.flushed()
+        token = _reply_thread.set(thread)
+        try:
+            # Not logged into the meeting: by now it may have ended, or be further on.
+            await self._publish_now(_RoomState(None), meeting, final=final)
+        finally:
+            _reply_thread.reset(token)
+
+    async def _publish_now(self, state: _RoomState, meeting: Meeting, *, final: bool) -> None:
         # Published from what is stored, not from memory: the minutes show exactly what the
         # database holds, the same as a later regeneration or replay would.
         meeting_id = _meeting_id(meeting)

@@ -15,12 +15,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from meetbot.app import build_app
 from meetbot.config import Settings
 from meetbot.events import Identity, MessageIn, Outbound, RoomRef
 from meetbot.storage import migrate
 from meetbot.storage.database import create_engine
+from meetbot.web.site import build_site
 from tests.conftest import PG_REQUIRED, T0
 
 PG_BINARIES = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
@@ -116,8 +118,14 @@ def private_server() -> Iterator[PrivateServer]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-class _Quiet:
+class _Recording:
+    """An adapter that only records what the bot sends."""
+
     network, bot_nick = "libera", "meetbot"
+
+    def __init__(self) -> None:
+        self.sent: list[Outbound] = []
+        self.changed = asyncio.Event()
 
     async def run(self, submit: object) -> None:
         return None
@@ -126,14 +134,27 @@ class _Quiet:
         return [Identity("libera", "bob", account="bobby")]
 
     async def send(self, message: Outbound) -> None:
-        return None
+        self.sent.append(message)
+        self.changed.set()
+
+    async def wait_for(self, wanted: str) -> Outbound:
+        async with asyncio.timeout(60):
+            while True:
+                for message in self.sent:
+                    if wanted in getattr(message, "text", getattr(message, "topic", "")):
+                        return message
+                self.changed.clear()
+                await self.changed.wait()
 
 
-async def test_a_database_restart_loses_no_line(private_server: PrivateServer, tmp_path: Path) -> None:
+async def test_a_database_restart_loses_no_line_and_the_bot_keeps_answering(
+    private_server: PrivateServer, tmp_path: Path
+) -> None:
     database = create_engine(private_server.url)
     await migrate.upgrade(database)
     await database.dispose()
-    app = await build_app(Settings(), [_Quiet()], database_url=private_server.url, publish_dir=tmp_path)
+    network = _Recording()
+    app = await build_app(Settings(), [network], database_url=private_server.url, publish_dir=tmp_path)
     alice = Identity("libera", "alice", account="alice")
 
     def said(n: int, text: str) -> MessageIn:
@@ -148,10 +169,27 @@ async def test_a_database_restart_loses_no_line(private_server: PrivateServer, t
         for n in range(2, 12):  # people keep talking while the database is down
             app.dispatcher.submit(said(n, f"line {n} while the database is down"))
         app.dispatcher.submit(said(12, "#info said during the outage"))
-        await asyncio.sleep(1.5)
+        app.dispatcher.submit(said(13, "#topic chosen during the outage"))
+        # The bot answers while the database is still down: the lines wait in its buffer.
+        await network.wait_for("chosen during the outage")
+        assert app.service.buffer.buffered_lines >= 12
+        assert app.health()["buffered_lines"] == app.service.buffer.buffered_lines
+        # /healthz tells a monitor what is going on; /metrics counts what waits.
+        site = build_site(Settings(), app.database, app.service.engine, bot=app)
+        async with TestClient(TestServer(site)) as client:
+            response = await client.get("/healthz")
+            assert response.status == 503
+            health = await response.json()
+            assert health["status"] == "degraded"
+            assert health["role"] == app.role.value  # (not running: no lease taken)
+            assert health["database"] == "unavailable"
+            metrics = await (await client.get("/metrics")).text()
+            assert f"meetbot_buffered_lines {app.service.buffer.buffered_lines}.0" in metrics
         await asyncio.to_thread(private_server.start)
-        app.dispatcher.submit(said(13, "#endmeeting"))
-        await asyncio.wait_for(app.dispatcher.drain(), timeout=60)
+        app.dispatcher.submit(said(14, "#endmeeting"))
+        # Published once the buffered lines are in: the minutes are made from the database.
+        await network.wait_for("Meeting ended at")
+        assert app.service.buffer.buffered_lines == 0
 
         (header,) = await app.database.meetings.meetings_in(ROOM)
         lines = await app.database.meetings.lines(header.id)
@@ -161,6 +199,7 @@ async def test_a_database_restart_loses_no_line(private_server: PrivateServer, t
             "#topic before",
             *(f"line {n} while the database is down" for n in range(2, 12)),
             "#info said during the outage",
+            "#topic chosen during the outage",
             "#endmeeting",
         ]
         assert [line.seq for line in lines] == list(range(1, len(lines) + 1))
@@ -168,5 +207,47 @@ async def test_a_database_restart_loses_no_line(private_server: PrivateServer, t
         (minutes_file,) = tmp_path.rglob("*[0-9].txt")
         minutes = minutes_file.read_text(encoding="utf-8")
         assert "said during the outage" in minutes
+        assert "chosen during the outage" in minutes
+    finally:
+        await app.close()
+
+
+async def test_a_full_buffer_makes_rooms_wait_and_says_so(
+    private_server: PrivateServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = create_engine(private_server.url)
+    await migrate.upgrade(database)
+    await database.dispose()
+    settings = Settings.model_validate({"database": {"buffer_lines": 100}})
+    app = await build_app(settings, [_Recording()], database_url=private_server.url, publish_dir=tmp_path)
+    room = RoomRef("libera", "#overflow")
+    alice = Identity("libera", "alice", account="alice")
+
+    def said(n: int, text: str) -> MessageIn:
+        return MessageIn(room, alice, text, T0 + timedelta(seconds=n))
+
+    try:
+        app.dispatcher.submit(said(0, "#startmeeting overflow drill"))
+        await app.dispatcher.drain()
+        await asyncio.to_thread(private_server.stop)
+        for n in range(1, 151):
+            app.dispatcher.submit(said(n, f"line {n}"))
+        async with asyncio.timeout(30):
+            while app.service.buffer.buffered_lines < 100:  # noqa: ASYNC110 - watching the bot
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        # Full: the rest wait in the room's queue (never dropped), and the log says so.
+        assert app.service.buffer.buffered_lines == 100
+        assert app.dispatcher.waiting > 0
+        assert any(
+            record.levelname == "ERROR" and "write buffer full" in record.getMessage()
+            for record in caplog.records
+        )
+        await asyncio.to_thread(private_server.start)
+        await asyncio.wait_for(app.dispatcher.drain(), 60)
+        await asyncio.wait_for(app.service.buffer.flushed(), 60)
+        (header,) = await app.database.meetings.meetings_in(room)
+        texts = [line.text for line in await app.database.meetings.lines(header.id) if not line.is_bot]
+        assert texts == ["#startmeeting overflow drill", *(f"line {n}" for n in range(1, 151))]
     finally:
         await app.close()

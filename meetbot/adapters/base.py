@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, TypeAlias, runtime_checkable
 
 from meetbot.events import Identity, MessageIn, Outbound, RoomRef
 
 # Returns a future that completes once the core has handled the line; most adapters ignore it.
-Submit = Callable[[MessageIn], "asyncio.Future[None]"]
+# Its result is None when the line is in the database, else (during a database outage) a future
+# that completes once it is.
+Handled: TypeAlias = "asyncio.Future[asyncio.Future[None] | None]"
+Submit = Callable[[MessageIn], Handled]
 
 
 class Adapter(Protocol):
@@ -26,4 +29,16 @@ class Adapter(Protocol):
         """Who is in the room now, with accounts where known (from the adapter's own tracking,
         no network round trip). Logged when a meeting starts, so `#chair bob` finds bob's
         account even if bob has not spoken yet, and finds it again when the meeting is rebuilt."""
+        ...
+
+
+@runtime_checkable
+class AdapterStats(Protocol):
+    """Figures an adapter may keep for /metrics."""
+
+    reconnects: int
+
+    @property
+    def send_queue_depth(self) -> int:
+        """Messages waiting to go out (or going out) now."""
         ...

@@ -196,6 +196,18 @@ class DatabaseSettings(BaseModel):
 
     # A relative SQLite path is relative to the working directory.
     url: Annotated[str, AfterValidator(_database_url)] = "sqlite+aiosqlite:///meetbot.db"
+    # Lines of open meetings kept in memory while the database is unreachable, written in order
+    # when it is back; past this, rooms wait for the database (logged, never dropped).
+    buffer_lines: int = Field(default=10_000, ge=100)
+
+
+class FailoverSettings(BaseModel):
+    """Several `meetbot run` processes on one PostgreSQL database: one active, the rest standby."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # A standby takes over once the active process has not renewed its lease for this long.
+    lease_seconds: float = Field(default=8.0, ge=2.0, le=300.0)
 
 
 class PublishSettings(BaseModel):
@@ -365,8 +377,10 @@ class Settings(BaseModel):
     networks: list[Network] = Field(default_factory=list)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"  # json: one object a line, for log collectors
     schedules: SchedulesSettings = Field(default_factory=SchedulesSettings)
     web: WebSettings | None = None  # set: `meetbot run` serves the web archive too
+    failover: FailoverSettings = Field(default_factory=FailoverSettings)
 
     # Where each value came from, so plugin_config() can report lines long after loading.
     _source: Source = PrivateAttr(default_factory=Source)

@@ -11,9 +11,10 @@ from sqlalchemy.pool import StaticPool
 
 from meetbot.storage import migrate
 from meetbot.storage.admin import AdminStore
+from meetbot.storage.lease import LeaseStore
 from meetbot.storage.listing import ListingStore
 from meetbot.storage.meetings import MeetingStore
-from meetbot.storage.reminders import LeaderLock, ReminderStore
+from meetbot.storage.reminders import ReminderStore
 from meetbot.storage.search import SearchStore
 from meetbot.storage.teams import TeamStore
 
@@ -65,7 +66,7 @@ class Database:
         self.meetings = MeetingStore(engine)
         self.teams = TeamStore(engine)
         self.reminders = ReminderStore(engine)
-        self.leader = LeaderLock(engine)
+        self.leases = LeaseStore(engine)
         # Read-only views for the archive and the web site.
         self.listing = ListingStore(engine)
         self.search = SearchStore(engine, self.listing)
@@ -89,5 +90,4 @@ class Database:
         return cls(engine)
 
     async def close(self) -> None:
-        await self.leader.release()
         await self.engine.dispose()

@@ -12,6 +12,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from meetbot.storage.meetings import translate_outages
+
 # Search objects created in raw SQL by migration 0005 (an FTS5 table with its shadow tables on
 # SQLite, a GIN expression index on PostgreSQL): no model describes them, so comparing the
 # models with the database must look past them rather than call for their removal.
@@ -58,19 +60,32 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def _upgrade(connection: Connection) -> None:
-    command.upgrade(alembic_config(connection), "head")
+def _upgrade(connection: Connection, revision: str = "head") -> None:
+    command.upgrade(alembic_config(connection), revision)
+
+
+def _downgrade(connection: Connection, revision: str) -> None:
+    command.downgrade(alembic_config(connection), revision)
 
 
 def _current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-async def upgrade(engine: AsyncEngine) -> None:
+@translate_outages
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+        await connection.run_sync(_upgrade, revision)
 
 
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    """Back to `revision` ("-1": one step). For rolling back a failed upgrade; data that only
+    the newer schema can hold goes with it."""
+    async with engine.begin() as connection:
+        await connection.run_sync(_downgrade, revision)
+
+
+@translate_outages
 async def current_revision(engine: AsyncEngine) -> str | None:
     async with engine.connect() as connection:
         return await connection.run_sync(_current)

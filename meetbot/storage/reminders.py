@@ -1,18 +1,15 @@
-"""Reminder bookkeeping: the exactly-once claim, and which process is the leader."""
+"""Reminder bookkeeping: the exactly-once claim."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from meetbot.storage.meetings import translate_outages
 from meetbot.storage.tables import SentReminderRow
-
-# Any fixed number works; every meetbot process on one database competes for this one.
-LEADER_LOCK_ID = 0x6D65_6574  # "meet"
 
 
 class ReminderStore:
@@ -38,38 +35,3 @@ class ReminderStore:
         async with self._sessions() as session:
             rows = await session.scalars(select(SentReminderRow.key).where(SentReminderRow.key.in_(keys)))
             return set(rows)
-
-
-class LeaderLock:
-    """Only one bot process plans reminders. On PostgreSQL that is whoever holds a session-level
-    advisory lock (released by the server when that process dies, so another takes over); a
-    SQLite database serves one process, which is always the leader."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._connection: AsyncConnection | None = None
-
-    async def hold(self) -> bool:
-        if self._engine.dialect.name != "postgresql":
-            return True
-        if self._connection is not None:
-            try:
-                await self._connection.execute(text("SELECT 1"))
-                return True
-            except Exception:  # the server restarted or the link broke: the lock went with it
-                await self.release()
-        connection = await self._engine.connect()
-        got = await connection.scalar(text("SELECT pg_try_advisory_lock(:id)"), {"id": LEADER_LOCK_ID})
-        if got:
-            self._connection = connection
-            return True
-        await connection.close()
-        return False
-
-    async def release(self) -> None:
-        if self._connection is not None:
-            connection, self._connection = self._connection, None
-            try:
-                await connection.close()
-            except Exception:  # closing a dead link: nothing left to release
-                return

@@ -210,3 +210,16 @@ class ScheduleSkipRow(Base):
     added_by_key: Mapped[str] = mapped_column(String(320))
     added_by_nick: Mapped[str] = mapped_column(String(255))
     added_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LeaseRow(Base):
+    """Who is the active bot process. The holder bumps `version` every few seconds; a standby
+    that sees it stand still long enough takes the row over by compare-and-set on `version`.
+    No clock is compared across hosts: each process only times what it observed itself."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    renewed_at: Mapped[datetime] = mapped_column(UTCDateTime())  # for people reading the table

@@ -13,17 +13,23 @@ from meetbot.config import Settings
 from meetbot.engine import Engine
 from meetbot.registry import load_plugins
 from meetbot.storage.database import Database
-from meetbot.web.site import build_site
+from meetbot.web.site import BotStatus, build_site
 
 log = logging.getLogger(__name__)
 
 
 @contextlib.asynccontextmanager
 async def running_site(
-    settings: Settings, database: Database, engine: Engine, host: str, port: int
+    settings: Settings,
+    database: Database,
+    engine: Engine,
+    host: str,
+    port: int,
+    *,
+    bot: BotStatus | None = None,
 ) -> AsyncIterator[web.AppRunner]:
     """The site listening on host:port while the block runs (port 0: any free port)."""
-    runner = web.AppRunner(build_site(settings, database, engine), access_log=None)
+    runner = web.AppRunner(build_site(settings, database, engine, bot), access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
@@ -47,10 +53,13 @@ async def serve(settings: Settings, host: str, port: int) -> None:
 
 
 @contextlib.asynccontextmanager
-async def beside_bot(settings: Settings, database: Database, engine: Engine) -> AsyncIterator[None]:
-    """The site inside the bot process when the config has `web:`; nothing otherwise."""
+async def beside_bot(
+    settings: Settings, database: Database, engine: Engine, bot: BotStatus | None = None
+) -> AsyncIterator[None]:
+    """The site inside the bot process when the config has `web:` (with /healthz naming the
+    process's role and /metrics); nothing otherwise."""
     if settings.web is None:
         yield
         return
-    async with running_site(settings, database, engine, settings.web.host, settings.web.port):
+    async with running_site(settings, database, engine, settings.web.host, settings.web.port, bot=bot):
         yield

@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
@@ -54,6 +54,8 @@ LOG_PAGE_LINES = 1000  # a log page holds the lines numbered ((page-1)*N, page*N
 MAX_PAGE = 100_000
 MAX_QUERY = 500
 
+# Prometheus text exposition format 0.0.4.
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
@@ -145,11 +147,20 @@ def _load_schedules(settings: Settings) -> Schedules:
         return Schedules()
 
 
+class BotStatus(Protocol):
+    """The bot process this site runs in (absent under `meetbot serve`)."""
+
+    def health(self) -> Mapping[str, object]: ...
+
+    def metrics_text(self) -> bytes: ...
+
+
 @dataclass
 class Site:
     settings: Settings
     database: Database
     engine: Engine
+    bot: BotStatus | None = None
 
     def __post_init__(self) -> None:
         self.schedules = _load_schedules(self.settings)
@@ -693,11 +704,20 @@ class Site:
         return web.Response(body=cal.to_ical(), content_type="text/calendar", charset="utf-8")
 
     async def healthz(self, request: web.Request) -> web.Response:
+        """For load balancers, container health checks and standby monitoring: 200 when the
+        database answers, 503 (still naming the role) when it does not."""
+        body: dict[str, object] = dict(self.bot.health()) if self.bot is not None else {}
         try:
             await self.database.listing.ping()
         except StorageUnavailableError as error:
-            return web.json_response({"status": "unavailable", "error": str(error)}, status=503)
-        return web.json_response({"status": "ok"})
+            body |= {"status": "degraded", "database": "unavailable", "error": str(error)}
+            return web.json_response(body, status=503)
+        return web.json_response({"status": "ok", **body, "database": "ok"})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        if self.bot is None:
+            raise web.HTTPNotFound()  # `meetbot serve` alone has no bot to count
+        return web.Response(body=self.bot.metrics_text(), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     # -- the application
 
@@ -707,6 +727,7 @@ class Site:
         get = app.router.add_get
         get("/", self.home)
         get("/healthz", self.healthz)
+        get("/metrics", self.metrics)
         get("/search", self.search)
         get("/actions", self.actions)
         get("/teams/{team}", self.team)
@@ -764,5 +785,7 @@ async def _headers(
     return response
 
 
-def build_site(settings: Settings, database: Database, engine: Engine) -> web.Application:
-    return Site(settings, database, engine).app()
+def build_site(
+    settings: Settings, database: Database, engine: Engine, bot: BotStatus | None = None
+) -> web.Application:
+    return Site(settings, database, engine, bot).app()

@@ -40,7 +40,6 @@ async def test_a_reminder_reaches_a_room_by_alias_once(
             schedules,
             store=database.reminders,
             teams=database.teams,
-            leader=database.leader,
             send=adapter.send,
             clock=SystemClock(),
             matrix_network=adapter.network,

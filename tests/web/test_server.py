@@ -59,7 +59,7 @@ def test_meetbot_serve_answers_on_the_given_port(seeded: Seeded, tmp_path: Path)
                 assert time.monotonic() < deadline, "meetbot serve did not start"
                 time.sleep(0.1)
         assert status == 200
-        assert json.loads(body) == {"status": "ok"}
+        assert json.loads(body) == {"status": "ok", "database": "ok"}
         status, body = fetch(f"http://127.0.0.1:{port}/api/search?q=zanzibar")
         assert json.loads(body)["total"] == 1
         assert fetch(f"http://127.0.0.1:{port}/no/such/page")[0] == 404

@@ -268,4 +268,6 @@ async def test_json_api_for_meetings_items_and_teams(client: Client) -> None:
 async def test_healthz(client: Client) -> None:
     response = await client.get("/healthz")
     assert response.status == 200
-    assert (await response.json()) == {"status": "ok"}
+    # `meetbot serve` alone: no bot, so no role; /metrics belongs to the bot process.
+    assert (await response.json()) == {"status": "ok", "database": "ok"}
+    assert (await client.get("/metrics")).status == 404

@@ -197,6 +197,7 @@ class IrcAdapter:
         self.account: str | None = None  # the services account we are logged in as
         self.auth_error: str | None = None  # why SASL/NickServ login failed, for operators and tests
         self.connected_at: float | None = None
+        self.reconnects = 0  # for /metrics
         self._clock = clock
         self._rand = rand
         # Until run() gets the real one; IRC keeps no history position, so it never awaits it.
@@ -236,6 +237,7 @@ class IrcAdapter:
                 if time.monotonic() - started >= self.timings.healthy_after:
                     delays = backoff_delays(self.timings.backoff_base, self.timings.backoff_cap, self._rand)
                 delay = next(delays)
+                self.reconnects += 1
                 log.info("%s: reconnecting in %.1fs", self.network, delay)
                 await asyncio.sleep(delay)
         finally:
@@ -277,6 +279,10 @@ class IrcAdapter:
 
     @property
     def queued(self) -> int:
+        return len(self._queue)
+
+    @property
+    def send_queue_depth(self) -> int:
         return len(self._queue)
 
     # -- one connection -----------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -31,7 +31,7 @@ from nio import (  # type: ignore[import-untyped]
 )
 from nio.rooms import MatrixRoom  # type: ignore[import-untyped]
 
-from meetbot.adapters.base import Submit
+from meetbot.adapters.base import Handled, Submit
 from meetbot.events import Identity, Outbound, RoomRef, Say, SetTopic
 
 from .outgoing import TransactionIds, notice_content
@@ -132,7 +132,12 @@ class MatrixAdapter:
         self._warned_encrypted: set[str] = set()
         self._topic_forbidden: set[str] = set()
         self._ready = asyncio.Event()
-        self._handed: list[asyncio.Future[None]] = []  # this sync's events, until the core has them
+        self._handed: list[Handled] = []  # this sync's events, until the core has them
+        # Sync positions whose events are handled but only buffered (database outage), oldest
+        # first: each is saved once its lines are durable.
+        self._unsaved: deque[tuple[str, list[asyncio.Future[None]]]] = deque()
+        self.reconnects = 0  # failed syncs retried, for /metrics
+        self.sending = 0  # messages being sent now, for /metrics
         self._aliases: dict[str, str] = {}  # room alias -> room id, as resolved once
 
     # -- Adapter protocol -----------------------------------------------------------------------
@@ -155,8 +160,7 @@ class MatrixAdapter:
                 # Only once the core has handled (stored) every event of this batch: a crash
                 # before this line makes the next start see them again, and the core drops
                 # those it already has (by event id), so nothing is lost and nothing repeats.
-                await self._until_handled()
-                self._state.save_next_batch(response.next_batch)
+                self._save_position(response.next_batch, await self._until_handled())
                 since, first = response.next_batch, False
                 self._ready.set()
         except MatrixError as error:
@@ -175,6 +179,7 @@ class MatrixAdapter:
             log.error("%s: could not send to %s: %s", self.network, message.room.room, error)
             return
         lock = self._room_locks.setdefault(room_id, asyncio.Lock())
+        self.sending += 1
         async with lock:  # one room's messages go out in the order the core said them
             try:
                 if isinstance(message, Say):
@@ -191,6 +196,12 @@ class MatrixAdapter:
                         log.warning("%s: may not set the topic of %s: %s", self.network, room_id, error)
                     return
                 log.error("%s: could not send to %s: %s", self.network, room_id, error)
+            finally:
+                self.sending -= 1
+
+    @property
+    def send_queue_depth(self) -> int:
+        return self.sending
 
     async def _room_id(self, room: str) -> str:
         if not room.startswith("#"):
@@ -316,9 +327,27 @@ class MatrixAdapter:
         synced: SyncResponse = check("sync", response)
         return synced
 
-    async def _until_handled(self) -> None:
+    async def _until_handled(self) -> list[asyncio.Future[None]]:
+        """Wait until the core has handled this batch; what it returns is what is not durable
+        yet (buffered while the database is away)."""
         handed, self._handed = self._handed, []
-        await asyncio.gather(*handed)
+        results: list[asyncio.Future[None] | None] = await asyncio.gather(*handed)
+        return [durable for durable in results if durable is not None]
+
+    def _save_position(self, next_batch: str, pending: list[asyncio.Future[None]]) -> None:
+        """Save the sync position, unless lines before it are only buffered: then syncing goes
+        on (the bot keeps answering) and the position is saved once they are written."""
+        self._unsaved.append((next_batch, pending))
+        for future in pending:
+            future.add_done_callback(lambda _: self._save_durable())
+        self._save_durable()
+
+    def _save_durable(self) -> None:
+        newest = None
+        while self._unsaved and all(future.done() for future in self._unsaved[0][1]):
+            newest, _ = self._unsaved.popleft()
+        if newest is not None:
+            self._state.save_next_batch(newest)
 
     async def _handle_sync(
         self, response: SyncResponse, submit: Submit, *, since: str | None, observe: bool
@@ -489,6 +518,7 @@ class MatrixAdapter:
                 if error.status_code == "M_LIMIT_EXCEEDED" and error.retry_after_ms:
                     delay = error.retry_after_ms / 1000
                 log.warning("%s: %s failed (%s); retrying in %.1fs", self.network, what, error, delay)
+                self.reconnects += what == "sync"
             except Exception:
                 # Whatever else (a proxy's HTML page, a nio parsing bug): retried with backoff,
                 # rather than taking every other network down with this one.

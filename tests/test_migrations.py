@@ -1,0 +1,104 @@
+"""Migrations on both backends: from the first released schema with data in it up to the head
+(nothing lost, and the models match), one step down and up again, and every step down to the
+first schema and back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from meetbot.domain.model import ItemKind
+from meetbot.engine import Engine
+from meetbot.events import RoomRef
+from meetbot.storage import migrate
+from meetbot.storage.database import create_engine
+from meetbot.storage.meetings import MeetingStore
+from tests.conftest import T0
+from tests.test_storage import _diff
+
+FIRST_RELEASED = "0001"
+ROOM = RoomRef("libera", "#centos-meeting")
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+async def _fill_first_schema(database: AsyncEngine) -> None:
+    """A meeting as the first release wrote it: raw SQL against that schema, not today's models."""
+    async with database.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO meetings (id, network, room, started_at, ended_at, owner_key, owner_nick, "
+                "name, title, restricted) VALUES (1, 'libera', '#centos-meeting', :start, :end, "
+                "'libera:alice', 'alice', 'infra', 'Infra weekly', false)"
+            ),
+            {"start": T0, "end": T0 + timedelta(minutes=3)},
+        )
+        said = ["#startmeeting Infra weekly", "#topic Mirrors", "#info mirror2 is back", "#endmeeting"]
+        for seq, line in enumerate(said, 1):
+            await connection.execute(
+                text(
+                    "INSERT INTO meeting_lines (meeting_id, seq, at, kind, nick, sender_key, text, is_bot, "
+                    "native_id) VALUES (1, :seq, :at, 'say', 'alice', 'libera:alice', :text, false, NULL)"
+                ),
+                {"seq": seq, "at": T0 + timedelta(minutes=seq - 1), "text": line},
+            )
+
+
+async def _meeting_reads_back(database: AsyncEngine, engine: Engine) -> None:
+    store = MeetingStore(database)
+    (header,) = await store.meetings_in(ROOM)
+    lines = await store.lines(header.id)
+    assert [line.text for line in lines] == [
+        "#startmeeting Infra weekly",
+        "#topic Mirrors",
+        "#info mirror2 is back",
+        "#endmeeting",
+    ]
+    assert lines[0].at == T0
+    meeting = engine.rebuild(header, lines)
+    assert not meeting.is_open
+    assert [item.text for item in meeting.items if item.kind is ItemKind.INFO] == ["mirror2 is back"]
+
+
+async def test_upgrade_from_the_first_released_schema_keeps_the_data(
+    database: AsyncEngine, engine: Engine
+) -> None:
+    await migrate.upgrade(database, FIRST_RELEASED)
+    await _fill_first_schema(database)
+    await migrate.upgrade(database)
+    assert await migrate.current_revision(database) == migrate.head_revision()
+    async with database.connect() as connection:
+        assert await connection.run_sync(_diff) == []
+    await _meeting_reads_back(database, engine)
+
+
+async def test_one_step_down_and_up_again(database: AsyncEngine, engine: Engine) -> None:
+    await migrate.upgrade(database, FIRST_RELEASED)
+    await _fill_first_schema(database)
+    await migrate.upgrade(database)
+    head = migrate.head_revision()
+    await migrate.downgrade(database, "-1")
+    assert await migrate.current_revision(database) not in (head, None)
+    await _meeting_reads_back(database, engine)
+    await migrate.upgrade(database)
+    assert await migrate.current_revision(database) == head
+    async with database.connect() as connection:
+        assert await connection.run_sync(_diff) == []
+
+
+async def test_every_step_down_to_the_first_schema_and_back(database: AsyncEngine, engine: Engine) -> None:
+    await migrate.upgrade(database)
+    await migrate.downgrade(database, FIRST_RELEASED)
+    assert await migrate.current_revision(database) == FIRST_RELEASED
+    await _fill_first_schema(database)
+    await migrate.upgrade(database)
+    await _meeting_reads_back(database, engine)
