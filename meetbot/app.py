@@ -8,17 +8,20 @@ import html
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from meetbot import __version__
-from meetbot.adapters.base import Adapter
+from meetbot.adapters.base import Adapter, Handled, Hearing, ResolvesRooms
+from meetbot.bridges import Bridges
 from meetbot.clock import Clock, SystemClock
 from meetbot.config import MatrixAccount, Schedules, Settings, load_schedules
 from meetbot.dispatch import Dispatcher
 from meetbot.domain.model import Meeting
 from meetbot.domain.team import TeamSnapshot
 from meetbot.engine import Engine
+from meetbot.events import Identity, MessageIn, Outbound, RoomRef
 from meetbot.failover import LeaseKeeper, Role
 from meetbot.metrics import Figures, Metrics
 from meetbot.minutes.render import render_all
@@ -131,6 +134,8 @@ class App:
     # None: the only process on its database (SQLite), always active.
     lease: LeaseKeeper | None = None
     role: Role = Role.STANDBY
+    # Bridged IRC channel + Matrix room pairs: the filter in front of the dispatcher.
+    bridges: Bridges = field(default_factory=Bridges)
     metrics: Metrics = field(init=False)
 
     def __post_init__(self) -> None:
@@ -227,10 +232,50 @@ class App:
         log.warning("another process took over the lease: this one stands by")
         return False
 
+    def submit(self, message: MessageIn) -> Handled:
+        """What adapters call: a bridge's copies and echoes stop here, lines of a bridged place
+        go on under its canonical room, everything else to the dispatcher unchanged."""
+        decision = self.bridges.decide(message)
+        if decision.message is None:
+            log.debug("dropped a line in %s/%s: %s", message.room.network, message.room.room, decision.reason)
+            # Nothing to handle: the adapter may move its sync position past it at once.
+            dropped: Handled = asyncio.get_running_loop().create_future()
+            dropped.set_result(None)
+            return dropped
+        return self.dispatcher.submit(decision.message)
+
     async def _run_adapters(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            for adapter in self.outbox.adapters.values():
-                group.create_task(adapter.run(self.dispatcher.submit), name=f"adapter {adapter.network}")
+        resolving = asyncio.create_task(self._resolve_bridged_aliases(), name="bridge aliases")
+        try:
+            async with asyncio.TaskGroup() as group:
+                for adapter in self.outbox.adapters.values():
+                    group.create_task(adapter.run(self.submit), name=f"adapter {adapter.network}")
+        finally:
+            resolving.cancel()
+            await asyncio.gather(resolving, return_exceptions=True)
+
+    async def _resolve_bridged_aliases(self) -> None:
+        """Bridged Matrix rooms named by alias: adapters report room ids, so look each id up
+        once. Retried while the homeserver is away."""
+        for alias in self.bridges.unresolved():
+            adapter = self.outbox.adapters.get(alias.network)
+            if not isinstance(adapter, ResolvesRooms):
+                continue  # the bot is not on that Matrix network: it never sees the room's ids
+            delay = 1.0
+            while True:
+                try:
+                    room_id = await adapter.resolve_room(alias.room)
+                except Exception as error:
+                    # Unknown alias or homeserver away: said each time, retried with backoff.
+                    log.warning(
+                        "bridges: resolving %s failed (%s); retrying in %.0fs", alias.room, error, delay
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 60.0)
+                    continue
+                self.bridges.resolved(alias, room_id)
+                log.info("bridges: %s is %s", alias.room, room_id)
+                break
 
     async def _keep_lease(self, lease: LeaseKeeper) -> None:
         while True:
@@ -264,14 +309,31 @@ async def build_app(
         # its indexes would replace the real archive's with a list of one.
         publisher = Publisher(publish_dir or settings.publish.dir, settings.publish.base_url)
         writer.archive = StaticArchive(settings, database, engine, publisher)
+
+    # The core knows a bridged place by its canonical room; the bridge wiring turns that into
+    # the reply side for what it says and both sides' people for who is there.
+    def hears(room: RoomRef) -> bool:
+        adapter = outbox.adapters.get(room.network)
+        if adapter is None:
+            return False
+        return adapter.hears(room.room) if isinstance(adapter, Hearing) else True
+
+    bridges = Bridges.from_settings(settings.bridges, present=outbox.adapters.keys(), hears=hears)
+
+    async def send(message: Outbound) -> None:
+        await outbox.send(bridges.outbound(message, datetime.now(UTC)))
+
+    def members(room: RoomRef) -> Sequence[Identity]:
+        return bridges.members(room, outbox.members)
+
     service = MeetingService(
         engine,
         store=database.meetings,
         teams=database.teams,
         writer=writer,
-        send=outbox.send,
+        send=send,
         bot_nick=outbox.bot_nick,
-        members=outbox.members,
+        members=members,
         schedules=schedules,
         buffer_lines=settings.database.buffer_lines,
     )
@@ -291,4 +353,14 @@ async def build_app(
         if is_sqlite(url)
         else LeaseKeeper(database.leases, lease_seconds=settings.failover.lease_seconds)
     )
-    return App(settings, database, service, Dispatcher(service.handle), outbox, writer, reminders, lease)
+    return App(
+        settings,
+        database,
+        service,
+        Dispatcher(service.handle),
+        outbox,
+        writer,
+        reminders,
+        lease,
+        bridges=bridges,
+    )

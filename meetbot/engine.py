@@ -137,8 +137,9 @@ class Engine:
             outcome.items_changed = outcome.state_changed = self._amend(meeting, line)
             return outcome
         # Only people's plain speech runs commands (and what the bot ran on their behalf):
-        # never the bot's own lines, never /me, never an edit.
-        if line.is_bot or line.kind not in (LineKind.SAY, LineKind.ON_BEHALF):
+        # never the bot's own lines, never /me, never an edit, never a line the server replayed
+        # late (a backfilled `#endmeeting` said while the bot was away is history, not an order).
+        if line.is_bot or line.backfilled or line.kind not in (LineKind.SAY, LineKind.ON_BEHALF):
             return outcome
         ctx = Context(
             room=meeting.room,

@@ -66,6 +66,33 @@ class LineKind(StrEnum):
         return self in (LineKind.SAY, LineKind.ACTION, LineKind.NOTICE)
 
 
+class Standing(StrEnum):
+    """The sender's rank in the room as the platform says (IRC: voice, or operator and above)."""
+
+    NONE = "none"
+    VOICED = "voiced"
+    OPERATOR = "operator"
+
+
+class StartPolicy(StrEnum):
+    """Who may start meetings in a room (config `start:`)."""
+
+    ANYONE = "anyone"
+    VOICED = "voiced"  # voiced people and operators
+    OPS = "ops"  # operators
+    ACCOUNTS = "accounts"  # only the listed accounts
+
+
+@dataclass(frozen=True, slots=True)
+class StartRule:
+    """A room's configured start policy, passed along with its lines by the adapter (which knows
+    the room's configuration); the core decides (meetbot.domain.starting). `accounts` may
+    always start, whatever the policy."""
+
+    policy: StartPolicy = StartPolicy.ANYONE
+    accounts: frozenset[str] = frozenset()
+
+
 @dataclass(frozen=True, slots=True)
 class MessageIn:
     """A line seen in a room: speech, or a membership/topic event carried as text."""
@@ -91,6 +118,15 @@ class MessageIn:
     # False where minutes must not be published from (an end-to-end encrypted room):
     # no meeting may start there.
     loggable: bool = True
+    # Said while the bot was away and delivered later by the server (IRC chathistory or +H
+    # playback on join), with its original time and id: logged into an open meeting unless
+    # already there, and never run as a command (it is the past, and its sender's rights then
+    # are unknown).
+    backfilled: bool = False
+    # The sender's rank in the room when they said it; never a bare nick's claim.
+    standing: Standing = Standing.NONE
+    # Who may start a meeting in this room; None: anyone.
+    start_rule: StartRule | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,13 +10,15 @@ import itertools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Protocol, TypeVar
 
 from meetbot.config.schedule_files import Schedules
 from meetbot.domain.model import Line, Meeting, normalize_name
 from meetbot.domain.presence import present_line_text
+from meetbot.domain.starting import may_start, refusal
 from meetbot.domain.team import TeamRepository
 from meetbot.engine import Engine, MeetingHeader, Outcome
 from meetbot.events import Identity, LineKind, MessageIn, Outbound, RoomRef, Say, SetTopic
@@ -147,6 +149,9 @@ class MeetingService:
         if message.kind in (LineKind.EDIT, LineKind.REDACT):
             await self._amend(state, message)
             return
+        if message.backfilled:
+            await self._backfill(state, message)
+            return
         if state.meeting is None:
             await self._outside_meeting(state, message)
             return
@@ -157,6 +162,32 @@ class MeetingService:
         line = self._line(meeting, message)
         if not await self._store_line(meeting, line):
             return  # the same network event, seen twice
+        await self._carry_out(state, self.engine.apply(meeting, line))
+
+    async def _backfill(self, state: _RoomState, message: MessageIn) -> None:
+        """A line the server delivered late (said while the bot was reconnecting): logged into
+        the open meeting if it belongs there and is not there yet; never run (the engine skips
+        backfilled lines, live and on rebuild). Outside a meeting it is history: ignored.
+
+        It is logged where it arrives, so the log keeps the order the bot learned things in (the
+        `#l-N` anchors and rebuilds follow it). That is also time order in practice: the gap's
+        lines arrive on rejoin, before any later live line, while their server times may be
+        coarse (InspIRCd replays +H history with whole seconds) and would misplace them if sorted."""
+        meeting = state.meeting
+        if meeting is None or not message.loggable:
+            return
+        # Channel history reaches back before the meeting: that chatter is not part of it.
+        if message.at < meeting.started_at or _already_logged(meeting, message):
+            return
+        line = self._line(meeting, message)
+        known = meeting.roster.get(message.sender.nick.casefold())
+        if message.sender.account is None and known is not None:
+            # Replays rarely carry account tags: count the line for whoever this meeting knows
+            # by that nick, not for a second, account-less attendee. Attribution only: the line
+            # never runs, so it can grant no one anything.
+            line = replace(line, sender_key=known)
+        if not await self._store_line(meeting, line):
+            return  # the database knew its id (a line of this meeting not loaded in memory)
         await self._carry_out(state, self.engine.apply(meeting, line))
 
     async def meeting_in(self, room: RoomRef) -> Meeting | None:
@@ -240,6 +271,10 @@ class MeetingService:
         starts = self.engine.starts_meeting(message.text, message.kind, message.room.network)
         if starts and not message.loggable:
             await self._send(Say(message.room, ENCRYPTED_ROOM, thread=message.thread))
+            return
+        rule = message.start_rule
+        if starts and rule is not None and not may_start(rule, message.standing, message.sender.account):
+            await self._send(Say(message.room, refusal(message.sender.nick, rule), thread=message.thread))
             return
         if not starts:
             outcome = self.engine.run_outside_meeting(message.room, message.sender, message.text, message.at)
@@ -495,6 +530,26 @@ def _meeting_id(meeting: Meeting) -> int:
     return meeting.id
 
 
+# How far apart a live line's and its replay's server times may be: history servers may store
+# coarser times (InspIRCd's +H keeps whole seconds, so 12:00:05.731 comes back as 12:00:05).
+BACKFILL_TIME_SLACK = timedelta(seconds=1)
+
+
+def _already_logged(meeting: Meeting, message: MessageIn) -> bool:
+    """The same message by its network id, or (for servers that replay without ids) the same
+    person saying the same words at the same time."""
+    if message.native_id is not None and any(line.native_id == message.native_id for line in meeting.lines):
+        return True
+    return any(
+        line.nick.casefold() == message.sender.nick.casefold()
+        and line.text == message.text
+        and line.kind is message.kind
+        and abs(line.at - message.at) < BACKFILL_TIME_SLACK
+        and (line.native_id is None or message.native_id is None)
+        for line in reversed(meeting.lines)
+    )
+
+
 def _to_line(seq: int, message: MessageIn) -> Line:
     return Line(
         seq=seq,
@@ -508,4 +563,5 @@ def _to_line(seq: int, message: MessageIn) -> Line:
         privileged=message.privileged,
         edit_of=message.edit_of,
         thread=message.thread,
+        backfilled=message.backfilled,
     )

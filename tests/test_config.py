@@ -122,7 +122,7 @@ def test_example_file_loads(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_example_file_documents_every_option() -> None:
     text = (ROOT / "config.example.yaml").read_text(encoding="utf-8")
-    models: list[type[BaseModel]] = [Settings, IrcNetwork, MatrixAccount]
+    models: list[type[BaseModel]] = [Settings, IrcNetwork, IrcChannel, MatrixAccount]
     names = {name for model in models for name in model.model_fields}
     names |= {"url", "dir", "base_url", "pattern", "timezone", "mechanism", "burst", "per_second", "key"}
     missing = [name for name in sorted(names) if f"{name}:" not in text]

@@ -53,7 +53,23 @@ async def _fill_first_schema(database: AsyncEngine) -> None:
             )
 
 
+async def _search_triggers_survive(database: AsyncEngine) -> None:
+    """Migration 0005's full-text triggers are raw SQL on SQLite: a later migration that copies
+    meeting_lines into a new table (Alembic's batch mode) would drop them without a word."""
+    if database.dialect.name != "sqlite":
+        return
+    async with database.connect() as connection:
+        triggers = await connection.scalar(
+            text(
+                "SELECT count(*) FROM sqlite_master "
+                "WHERE type = 'trigger' AND name LIKE 'meeting_lines_search_%'"
+            )
+        )
+    assert triggers == 3
+
+
 async def _meeting_reads_back(database: AsyncEngine, engine: Engine) -> None:
+    await _search_triggers_survive(database)
     store = MeetingStore(database)
     (header,) = await store.meetings_in(ROOM)
     lines = await store.lines(header.id)
@@ -88,9 +104,11 @@ async def test_one_step_down_and_up_again(database: AsyncEngine, engine: Engine)
     head = migrate.head_revision()
     await migrate.downgrade(database, "-1")
     assert await migrate.current_revision(database) not in (head, None)
-    await _meeting_reads_back(database, engine)
     await migrate.upgrade(database)
     assert await migrate.current_revision(database) == head
+    # Read with today's code on today's schema: this code on an older schema is not supported
+    # (docs/admin.md, Upgrades), and fails as soon as the last step adds a column it reads.
+    await _meeting_reads_back(database, engine)
     async with database.connect() as connection:
         assert await connection.run_sync(_diff) == []
 

@@ -42,3 +42,17 @@ class AdapterStats(Protocol):
     def send_queue_depth(self) -> int:
         """Messages waiting to go out (or going out) now."""
         ...
+
+
+@runtime_checkable
+class Hearing(Protocol):
+    """An adapter that can tell whether it hears a room right now (connected and in it)."""
+
+    def hears(self, room: str) -> bool: ...
+
+
+@runtime_checkable
+class ResolvesRooms(Protocol):
+    """An adapter whose rooms may be named by alias in the config but arrive by id."""
+
+    async def resolve_room(self, room: str) -> str: ...

@@ -119,7 +119,7 @@ _TYPE_FIXES = {
     "path_type": "expected a file or directory path",
 }
 # Raised by schema.py's validators with complete messages of their own.
-_OWN_ERRORS = frozenset({"sasl", "credentials", "duplicate_name"})
+_OWN_ERRORS = frozenset({"sasl", "credentials", "duplicate_name", "bridge"})
 
 
 def _quote_hint(info: NodeInfo | None, value: Any) -> str | None:

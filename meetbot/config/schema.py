@@ -27,6 +27,7 @@ from pydantic_core import PydanticCustomError
 
 from meetbot.config.provenance import Source
 from meetbot.config.schedules import SchedulesSettings
+from meetbot.events import StartPolicy, StartRule
 
 # --------------------------------------------------------------------------- field checks
 # Validators raise ValueError with the fix in the message; pydantic wraps it as "Value error, ..."
@@ -276,6 +277,10 @@ class IrcChannel(BaseModel):
 
     name: str
     key: str | None = None
+    # Who may #startmeeting here; start_accounts (services accounts) may also start under
+    # voiced/ops, and are the only ones under accounts. Never by nick: a nick can be taken.
+    start: StartPolicy = StartPolicy.ANYONE
+    start_accounts: list[str] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -297,6 +302,24 @@ class IrcChannel(BaseModel):
         if any(c.isspace() or c in ",\a" for c in value):
             raise ValueError("channel names cannot contain spaces, commas or control characters")
         return value
+
+    @field_validator("start_accounts")
+    @classmethod
+    def _account_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not name or any(c.isspace() for c in name) or name.startswith(("#", "@", "~")):
+                raise ValueError(f"{name!r} is not a services account name (a bare name like alice)")
+        return value
+
+    @model_validator(mode="after")
+    def _accounts_listed(self) -> Self:
+        if self.start is StartPolicy.ACCOUNTS and not self.start_accounts:
+            raise ValueError("start: accounts lets only start_accounts start meetings; list them")
+        return self
+
+    @property
+    def start_rule(self) -> StartRule:
+        return StartRule(self.start, frozenset(self.start_accounts))
 
 
 class FloodSettings(BaseModel):
@@ -367,6 +390,106 @@ class MatrixAccount(BaseModel):
 Network = Annotated[IrcNetwork | MatrixAccount, Field(discriminator="type")]
 
 
+# --------------------------------------------------------------------------- bridged places
+
+# What each known bridge looks like, so a typical set-up needs only the two sides and the relay
+# nick. Matrix ids are matched without the server part, so one preset fits every homeserver.
+BRIDGE_PRESETS: dict[str, dict[str, str | None]] = {
+    # heisenbridge: IRC people are `@irc_<network>_<nick>` (its generated registration), its own
+    # account is `@heisenbridge`; Matrix people reach IRC as `<name> text` from one relay nick.
+    "heisenbridge": {
+        "matrix_puppets": r"^@(?:heisenbridge|irc_[^_:]+_(?P<nick>[^:]+)):",
+        "irc_puppets": None,
+    },
+    # matrix-appservice-irc (sample config): IRC people are `@irc_<nick>`, Matrix people get IRC
+    # puppets `<display name>[m]`.
+    "matrix-appservice-irc": {
+        "matrix_puppets": r"^@(?:appservice-irc|irc_(?P<nick>[^:]+)):",
+        "irc_puppets": r"^(?P<nick>.+)\[m\]$",
+    },
+    "none": {"matrix_puppets": None, "irc_puppets": None},
+}
+RELAY_PATTERN = r"^<(?P<nick>[^>]+)> (?P<text>.*)$"
+
+
+def _regex(value: str, groups: tuple[str, ...] = ()) -> str:
+    try:
+        compiled = re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from None
+    missing = [name for name in groups if name not in compiled.groupindex]
+    if missing:
+        raise ValueError(
+            "needs the named group(s) " + ", ".join(f"(?P<{name}>...)" for name in missing)
+        )
+    return value
+
+
+def _relay_regex(value: str) -> str:
+    return _regex(value, ("nick", "text"))
+
+
+def _bridged_channel(value: str) -> str:
+    if not value or value[0] not in "#&+!" or any(c.isspace() or c in ",\a" for c in value):
+        raise ValueError('must be an IRC channel name like "#fedora-meeting" (quoted: # starts a comment)')
+    return value
+
+
+class BridgeIrcSide(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    network: Slug
+    channel: Annotated[str, AfterValidator(_bridged_channel)]
+
+
+class BridgeMatrixSide(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    network: Slug
+    room: Annotated[str, AfterValidator(_room)]
+
+
+class RelaySettings(BaseModel):
+    """A bridge (or relay bot) that posts everyone from the other side under its own IRC nick."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nicks: list[Nick] = Field(min_length=1)
+    pattern: Annotated[str, AfterValidator(_relay_regex)] = RELAY_PATTERN
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_nick(cls, value: Any) -> Any:
+        # `nick: heisenbridge` is the common case; `nicks:` lists several relays.
+        if isinstance(value, dict) and "nick" in value and "nicks" not in value:
+            value = {**value, "nicks": [value["nick"]]}
+            del value["nick"]
+        return value
+
+
+class BridgeSettings(BaseModel):
+    """One meeting place that is both an IRC channel and a Matrix room joined by a bridge."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    irc: BridgeIrcSide
+    matrix: BridgeMatrixSide
+    preset: Literal["heisenbridge", "matrix-appservice-irc", "none"] = "heisenbridge"
+    reply_on: Literal["irc", "matrix"] = "irc"
+    # Unset: the preset's. Empty string: none at all.
+    irc_puppets: Annotated[str, AfterValidator(_regex)] | None = None
+    matrix_puppets: Annotated[str, AfterValidator(_regex)] | None = None
+    relay: RelaySettings | None = None
+    duplicate_window: float = Field(120.0, ge=0, le=3600)
+
+    def puppets(self, side: Literal["irc", "matrix"]) -> str | None:
+        """The puppet pattern for one side, the preset's unless set ("" turns it off)."""
+        own = self.irc_puppets if side == "irc" else self.matrix_puppets
+        if own is None:
+            own = BRIDGE_PRESETS[self.preset][f"{side}_puppets"]
+        return own or None
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -381,6 +504,8 @@ class Settings(BaseModel):
     schedules: SchedulesSettings = Field(default_factory=SchedulesSettings)
     web: WebSettings | None = None  # set: `meetbot run` serves the web archive too
     failover: FailoverSettings = Field(default_factory=FailoverSettings)
+    # IRC channels and Matrix rooms joined by a bridge: each pair is one meeting place.
+    bridges: list[BridgeSettings] = Field(default_factory=list)
 
     # Where each value came from, so plugin_config() can report lines long after loading.
     _source: Source = PrivateAttr(default_factory=Source)
@@ -406,3 +531,47 @@ class Settings(BaseModel):
                 )
             first[network.name] = index
         return networks
+
+    @model_validator(mode="after")
+    def _bridged_networks(self) -> Self:
+        # A bridge names networks by name: each must exist with the right type, and a channel or
+        # room belongs to one place only (two places would each claim its lines).
+        # One side may be missing: the bot is then only on the other and hears this one through
+        # the bridge.
+        kinds = {network.name: network.type for network in self.networks}
+        seen: dict[tuple[str, str, str], int] = {}
+        for index, bridge in enumerate(self.bridges):
+            if bridge.irc.network not in kinds and bridge.matrix.network not in kinds:
+                raise PydanticCustomError(
+                    "bridge",
+                    "neither side is in networks: the bot must be on at least one of them",
+                    {"at": ("bridges", index, "irc", "network")},
+                )
+            for side, network, room in (
+                ("irc", bridge.irc.network, bridge.irc.channel.casefold()),
+                ("matrix", bridge.matrix.network, bridge.matrix.room),
+            ):
+                if network in kinds and kinds[network] != side:
+                    known = [name for name, kind in kinds.items() if kind == side]
+                    raise PydanticCustomError(
+                        "bridge",
+                        "'{network}' is not a {side} network; use one of: {known}",
+                        {
+                            "side": side,
+                            "network": network,
+                            "known": ", ".join(known) or "(none)",
+                            "at": ("bridges", index, side, "network"),
+                        },
+                    )
+                key = (side, network, room)
+                if key in seen:
+                    raise PydanticCustomError(
+                        "bridge",
+                        "already bridged by bridges[{first}]; a channel or room can be in one bridge only",
+                        {
+                            "first": seen[key],
+                            "at": ("bridges", index, side, "channel" if side == "irc" else "room"),
+                        },
+                    )
+                seen[key] = index
+        return self

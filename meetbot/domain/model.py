@@ -41,6 +41,8 @@ class Line:
     privileged: bool = False  # the platform made the sender a chair (see MessageIn.privileged)
     edit_of: str | None = None  # for EDIT and REDACT lines: the native id they change
     thread: str | None = None
+    # Delivered late by the server (see MessageIn.backfilled): logged, never run, also on rebuild.
+    backfilled: bool = False
     # Derived by the engine from later EDIT/REDACT lines, never stored:
     edited: bool = False
     redacted: bool = False

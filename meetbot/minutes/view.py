@@ -364,8 +364,12 @@ def _log_line(line: Line, prefixes: Sequence[str]) -> LogLineView:
         text = "(message removed)"
     elif line.edited:
         text = f"{text} (edited)"
+    if line.backfilled:
+        # Said while the bot was away and replayed by the server on its return: shown where it
+        # arrived (its time may be coarse), and never shown as a command, since it never ran.
+        text = f"{text} (replayed by the server)"
     lead, lead_class, rest = "", "", text
-    if line.kind in (LineKind.SAY, LineKind.NOTICE):
+    if line.kind in (LineKind.SAY, LineKind.NOTICE) and not line.backfilled:
         for prefix in prefixes:
             match = _command_re(prefix).match(line.text)
             if match:

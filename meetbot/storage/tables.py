@@ -101,6 +101,7 @@ class LineRow(Base):
     privileged: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     edit_of: Mapped[str | None] = mapped_column(String(255), nullable=True)
     thread: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    backfilled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         # Edits and redactions name their target by network id, possibly after the meeting ended.

@@ -120,7 +120,8 @@ def _signing_key() -> str:
     return f"ed25519 a_{secrets.token_hex(2)} {seed}\n"
 
 
-def write_config(directory: Path, port: int) -> Path:
+def write_config(directory: Path, port: int, appservices: tuple[Path, ...] = ()) -> Path:
+    """`appservices`: registration files of application services (bridges) to load."""
     directory.mkdir(parents=True, exist_ok=True)
     key = directory / "signing.key"
     if not key.exists():
@@ -174,6 +175,8 @@ def write_config(directory: Path, port: int) -> Path:
         "url_preview_enabled": False,
         **_RATE_LIMITS,
     }
+    if appservices:
+        config["app_service_config_files"] = [str(path) for path in appservices]
     path = directory / "homeserver.yaml"
     path.write_text(json.dumps(config, indent=1))  # JSON is YAML: no PyYAML needed here
     return path
@@ -205,11 +208,11 @@ def _health(url: str) -> bool:
         return False
 
 
-def start(directory: Path, port: int | None = None) -> Synapse:
+def start(directory: Path, port: int | None = None, *, appservices: tuple[Path, ...] = ()) -> Synapse:
     if not installed():
         raise HarnessError(f"Synapse is not installed in {VENV}; run `{__file__} install`")
     port = port or free_port()
-    config = write_config(directory, port)
+    config = write_config(directory, port, appservices)
     log = open(directory / "stdout.log", "ab")  # noqa: SIM115 - the child owns it from here
     process = subprocess.Popen(
         [str(_python()), "-m", "synapse.app.homeserver", "-c", str(config)],

@@ -154,7 +154,11 @@ async def bot(
     """The bot under test, on the flood-limited port, logged in with SASL, shared by the tests
     (each test invites it into a channel of its own)."""
     running = await start_bot(irc_network(ircd), tmp_path_factory.mktemp("bot"))
-    await wait_until(lambda: running.adapter.account == "meetbot", 10, "the bot to log in")
+    # SASL completes before registration (InspIRCd registers on its 1 s tick): wait for both,
+    # or a test's INVITE can reach the server before the bot's nick exists (401).
+    await wait_until(
+        lambda: running.adapter.account == "meetbot" and running.adapter.registered, 10, "the bot to log in"
+    )
     yield running
     await stop_bot(running)
 

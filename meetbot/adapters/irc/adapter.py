@@ -31,6 +31,7 @@ from meetbot.adapters.irc.protocol import (
     alt_nick,
     backoff_delays,
     caps_to_request,
+    chathistory_after,
     ctcp_answer,
     irc_fold,
     message_budget,
@@ -43,7 +44,17 @@ from meetbot.adapters.irc.protocol import (
 from meetbot.adapters.irc.state import Tracker
 from meetbot.adapters.irc.text import split_message, strip_formatting
 from meetbot.clock import Clock
-from meetbot.events import Identity, LineKind, MessageIn, Outbound, RoomRef, Say, SetTopic
+from meetbot.events import (
+    Identity,
+    LineKind,
+    MessageIn,
+    Outbound,
+    RoomRef,
+    Say,
+    SetTopic,
+    Standing,
+    StartRule,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +89,8 @@ class ChannelConfig(Protocol):
     def name(self) -> str: ...
     @property
     def key(self) -> str | None: ...
+    @property
+    def start_rule(self) -> StartRule: ...
 
 
 class FloodConfig(Protocol):
@@ -89,6 +102,8 @@ class FloodConfig(Protocol):
 
 # Channel status letters at operator level or above (op, admin, owner).
 OPERATOR_MODES = frozenset("oaq")
+# Below operator but above everyone: voice, and halfop where the server has it.
+VOICED_MODES = frozenset("vh")
 
 
 class IrcConfig(Protocol):
@@ -207,6 +222,11 @@ class IrcAdapter:
             irc_fold(channel.name): (channel.name, channel.key) for channel in config.channels
         }
         self._joined: set[str] = set()
+        # Who may start meetings where, as configured; handed to the core with each line.
+        self._start_rules = {irc_fold(channel.name): channel.start_rule for channel in config.channels}
+        # Server time of the latest line heard per channel, kept across sessions: after a
+        # reconnect, CHATHISTORY AFTER it fetches exactly what was said while we were away.
+        self._heard_until: dict[str, datetime] = {}
         self._topic_warned: set[str] = set()
         self._tracker = Tracker()
         self._features = ServerFeatures.default()
@@ -285,6 +305,9 @@ class IrcAdapter:
     def send_queue_depth(self) -> int:
         return len(self._queue)
 
+    def hears(self, room: str) -> bool:
+        return self._ready and irc_fold(room) in self._joined
+
     # -- one connection -----------------------------------------------------------------------
 
     def _address(self) -> tuple[str, int]:
@@ -292,7 +315,7 @@ class IrcAdapter:
 
     def _reset_session(self) -> None:
         self._caps: set[str] = set()
-        self._history_skipped = 0
+        self._backfilled = 0  # history lines handed on in the current batch, for the log
         self._offered: dict[str, str] = {}
         self._sasl_chunks: list[str] = []
         self._nick_tries = 0
@@ -621,7 +644,18 @@ class IrcAdapter:
             account = self._tracker.account(nick)
         return Identity(self.network, nick, account)
 
-    def _emit(self, channel: str, sender: Identity, text: str, kind: LineKind, tags: dict[str, str]) -> None:
+    def _emit(
+        self,
+        channel: str,
+        sender: Identity,
+        text: str,
+        kind: LineKind,
+        tags: dict[str, str],
+        *,
+        backfilled: bool = False,
+    ) -> None:
+        # A member's status now says nothing about when a replayed line was said.
+        standing = Standing.NONE if backfilled else self._standing(channel, sender.nick)
         self._submit(
             MessageIn(
                 room=RoomRef(self.network, self._channel_name(channel)),
@@ -631,17 +665,21 @@ class IrcAdapter:
                 kind=kind,
                 native_id=tags.get("msgid") or None,
                 from_self=self._me(sender.nick),
-                privileged=self.config.ops_are_chairs and self._is_operator(channel, sender.nick),
+                privileged=self.config.ops_are_chairs and standing is Standing.OPERATOR,
+                backfilled=backfilled,
+                standing=standing,
+                start_rule=self._start_rules.get(irc_fold(channel)),
             )
         )
 
-    def _is_operator(self, channel: str, nick: str) -> bool:
-        """Operator or above, as the server reports the member's status right now."""
-        folded = irc_fold(nick)
-        return any(
-            irc_fold(member.nick) == folded and member.modes & OPERATOR_MODES
-            for member in self._tracker.members(channel)
-        )
+    def _standing(self, channel: str, nick: str) -> Standing:
+        """The member's channel status as the server reports it right now."""
+        state = self._tracker.channel(channel)
+        member = state.members.get(irc_fold(nick)) if state is not None else None
+        modes = member.modes if member is not None else set()
+        if modes & OPERATOR_MODES:
+            return Standing.OPERATOR
+        return Standing.VOICED if modes & VOICED_MODES else Standing.NONE
 
     def _channel_name(self, channel: str) -> str:
         # Rooms are keyed by the configured spelling, whatever case the server echoes.
@@ -665,10 +703,20 @@ class IrcAdapter:
         if not self._in(event.target) or not event.arguments:
             return
         tags = tags_of(event.tags)
-        if self._is_history(event.target, tags):
-            return
-        sender = self._identity(event.source.nick, tags)
-        self._emit(event.target, sender, strip_formatting(event.arguments[0]), kind, tags)
+        backfilled = self._is_history(event.target, tags)
+        nick = event.source.nick
+        if backfilled:
+            # Replays often lack the account tag (InspIRCd's +H does not keep it): only a tag
+            # proves an account, and a missing one must not log the person out in the tracker.
+            sender = Identity(self.network, nick, tags.get("account") or None)
+        else:
+            sender = self._identity(nick, tags)
+        said_at = server_time(tags)
+        if said_at is not None:
+            folded = irc_fold(event.target)
+            self._heard_until[folded] = max(said_at, self._heard_until.get(folded, said_at))
+        text = strip_formatting(event.arguments[0])
+        self._emit(event.target, sender, text, kind, tags, backfilled=backfilled)
 
     def _on_ctcp(self, conn: Any, event: Any) -> None:
         if not event.arguments or self._me(event.source.nick):
@@ -681,15 +729,16 @@ class IrcAdapter:
             self._wake.set()
 
     def _is_history(self, channel: str, tags: dict[str, str]) -> bool:
-        """Lines a server replays on join (InspIRCd +H, ZNC playback, chathistory) describe the
-        past: fed to the core as live they would run old commands (an old #startmeeting) and
-        land out of order. They are left out until the core can take them as backfill."""
+        """Lines a server replays (InspIRCd +H on join, ZNC playback, our CHATHISTORY request)
+        describe the past: they go to the core as backfill, which logs what it missed and never
+        runs them (an old #startmeeting or #endmeeting must not act). Known by their batch, or
+        where the server sends no batch, by a server time before our JOIN."""
         if self._batches.get(tags.get("batch", "")) in HISTORY_BATCHES:
-            self._history_skipped += 1
+            self._backfilled += 1
             return True
         joined_at, said_at = self._joined_at.get(irc_fold(channel)), server_time(tags)
         if joined_at is not None and said_at is not None and said_at < joined_at - HISTORY_SLACK:
-            self._history_skipped += 1
+            self._backfilled += 1
             return True
         return False
 
@@ -699,13 +748,9 @@ class IrcAdapter:
             self._batches[reference[1:]] = event.arguments[0] if event.arguments else ""
         elif reference.startswith("-"):
             kind = self._batches.pop(reference[1:], "")
-            if kind in HISTORY_BATCHES and self._history_skipped:
-                log.info(
-                    "%s: left out %d replayed history line(s); backfill needs core support",
-                    self.network,
-                    self._history_skipped,
-                )
-                self._history_skipped = 0
+            if kind in HISTORY_BATCHES and self._backfilled:
+                log.info("%s: the server replayed %d line(s) of history", self.network, self._backfilled)
+                self._backfilled = 0
 
     def _on_join(self, conn: Any, event: Any) -> None:
         channel, nick = event.target, event.source.nick
@@ -727,12 +772,24 @@ class IrcAdapter:
             self._enqueue_front(Queued("MODE", raw=f"MODE {channel}"))
             if self._features.whox:
                 self._queue.push(Queued("WHO", raw=f"WHO {channel} %tcnfa,{WHOX_TOKEN}"))
+            self._request_history(channel)
             return
         if not self._in(channel):
             return
         self._tracker.joined(channel, nick, account)
         sender = Identity(self.network, nick, self._tracker.account(nick))
         self._emit(channel, sender, "", LineKind.JOIN, tags)
+
+    def _request_history(self, channel: str) -> None:
+        """Rejoining after a reconnect: ask for what the channel heard meanwhile, where the
+        server offers draft/chathistory (after WHO, so the accounts are known when it comes).
+        Without it, servers that replay history on join (InspIRCd +H) are taken as they come."""
+        since = self._heard_until.get(irc_fold(channel))
+        if since is None or "batch" not in self._caps:
+            return
+        if "draft/chathistory" in self._caps or "chathistory" in self._caps:
+            request = chathistory_after(channel, since, self._features.history_limit)
+            self._queue.push(Queued("CHATHISTORY", raw=request))
 
     def _on_part(self, conn: Any, event: Any) -> None:
         channel, nick = event.target, event.source.nick

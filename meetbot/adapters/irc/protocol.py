@@ -15,6 +15,8 @@ WANTED_CAPS = (
     "account-notify",
     "account-tag",
     "batch",
+    # Lets the adapter ask for what was said while it was away (CHATHISTORY AFTER) on rejoin.
+    "draft/chathistory",
     "echo-message",
     "extended-join",
     "message-tags",
@@ -44,6 +46,16 @@ def server_time(tags: Mapping[str, str]) -> datetime | None:
     except ValueError:
         return None
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def format_server_time(at: datetime) -> str:
+    """The IRCv3 form of a time (`2026-11-21T16:00:00.123Z`), as `time` tags and CHATHISTORY use."""
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def chathistory_after(channel: str, since: datetime, limit: int) -> str:
+    """The draft/chathistory request for what `channel` heard after `since`."""
+    return f"CHATHISTORY AFTER {channel} timestamp={format_server_time(since)} {limit}"
 
 
 _RFC1459 = str.maketrans("[]\\~", "{}|^")
@@ -128,6 +140,8 @@ class ServerFeatures:
     list_modes: str = "beI"
     always_param: str = "k"
     set_param: str = "l"
+    # CHATHISTORY=<n>: the most messages one request may return (0: the server sets no limit).
+    history_limit: int = 100
 
     @classmethod
     def default(cls) -> ServerFeatures:
@@ -146,6 +160,8 @@ class ServerFeatures:
                 self.whox = True
             elif name == "LINELEN" and value.isdigit():
                 self.linelen = int(value)
+            elif name == "CHATHISTORY" and value.isdigit():
+                self.history_limit = int(value) or 1000
             elif name == "CHANMODES":
                 groups = [*value.split(","), "", "", ""]
                 self.list_modes, self.always_param, self.set_param = groups[0], groups[1], groups[2]

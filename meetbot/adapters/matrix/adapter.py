@@ -138,6 +138,7 @@ class MatrixAdapter:
         self._unsaved: deque[tuple[str, list[asyncio.Future[None]]]] = deque()
         self.reconnects = 0  # failed syncs retried, for /metrics
         self.sending = 0  # messages being sent now, for /metrics
+        self._syncing = False  # the last sync succeeded: rooms are heard live
         self._aliases: dict[str, str] = {}  # room alias -> room id, as resolved once
 
     # -- Adapter protocol -----------------------------------------------------------------------
@@ -162,6 +163,7 @@ class MatrixAdapter:
                 # those it already has (by event id), so nothing is lost and nothing repeats.
                 self._save_position(response.next_batch, await self._until_handled())
                 since, first = response.next_batch, False
+                self._syncing = True
                 self._ready.set()
         except MatrixError as error:
             # A refused login or a logged-out token: retrying can't help, and the other networks
@@ -202,6 +204,14 @@ class MatrixAdapter:
     @property
     def send_queue_depth(self) -> int:
         return self.sending
+
+    def hears(self, room: str) -> bool:
+        room_id = self._aliases.get(room, room)
+        return self._syncing and room_id in self.client.rooms
+
+    async def resolve_room(self, room: str) -> str:
+        """The id of a room named by alias (looked up once); a room id as it is."""
+        return await self._room_id(room)
 
     async def _room_id(self, room: str) -> str:
         if not room.startswith("#"):
@@ -518,7 +528,9 @@ class MatrixAdapter:
                 if error.status_code == "M_LIMIT_EXCEEDED" and error.retry_after_ms:
                     delay = error.retry_after_ms / 1000
                 log.warning("%s: %s failed (%s); retrying in %.1fs", self.network, what, error, delay)
-                self.reconnects += what == "sync"
+                if what == "sync":
+                    self.reconnects += 1
+                    self._syncing = False
             except Exception:
                 # Whatever else (a proxy's HTML page, a nio parsing bug): retried with backoff,
                 # rather than taking every other network down with this one.
