@@ -14,6 +14,12 @@ before the project's venv exists.
 Three client ports: `plain` and `tls` have flood limits off (test drivers fire 100 lines at
 once), `limited` applies Libera-like limits (a burst, then about one command a second, and
 "Excess Flood" disconnects instead of lagging) so a bot that floods gets killed, as on Libera.
+
+`IrcServer(dir, profile="bench")` is the benchmark variant (bench/compare.py): up to 2,000
+channels per client (a bot joined to 1,000 channels) and no `echo-message` / `labeled-response`
+modules. With either offered, a bot that answers at once waits ~44 ms for the server's delayed
+ACK unless it sets TCP_QUICKACK (Limnoria and Sopel do not), so the peers' latency would
+measure a TCP timer rather than the bot.
 """
 
 from __future__ import annotations
@@ -91,8 +97,14 @@ class Ports:
     link: int
 
 
+PROFILES = ("test", "bench")
+
+
 class IrcServer:
-    def __init__(self, directory: Path = DEFAULT_DIR, ports: Ports | None = None) -> None:
+    def __init__(self, directory: Path = DEFAULT_DIR, ports: Ports | None = None, profile: str = "test") -> None:
+        if profile not in PROFILES:
+            raise HarnessError(f"unknown profile {profile!r} (one of {', '.join(PROFILES)})")
+        self.profile = profile
         self.dir = directory.resolve()
         self.ports = ports or Ports(free_port(), free_port(), free_port(), free_port())
         self.cert = self.dir / "cert.pem"
@@ -213,10 +225,17 @@ class IrcServer:
         # Flood limits off by default ("unlimited" class); the "limited" port gets Libera-like ones.
         unlimited = 'threshold="1000000" commandrate="100000000" fakelag="off" recvq="1M" softsendq="16M" hardsendq="16M"'
         limited = 'threshold="20" commandrate="1000" fakelag="off" recvq="8K" softsendq="16M" hardsendq="16M"'
+        bench = self.profile == "bench"
+        maxchans = 2000 if bench else 100
         common = (
             'allow="*" timeout="60" pingfreq="120" localmax="10000" globalmax="10000" useident="no" '
-            'resolvehostnames="no" limit="10000" maxchans="100" uniqueusername="no"'
+            f'resolvehostnames="no" limit="10000" maxchans="{maxchans}" uniqueusername="no"'
         )
+        # The bench profile leaves out the two capabilities that make a replying bot wait for
+        # the server's delayed ACK (see the module docstring).
+        echo = "" if bench else '<module name="ircv3_echomessage"> '
+        labeled = "" if bench else '<module name="ircv3_labeledresponse"> '
+
         (d / "inspircd.conf").write_text(f"""\
 <server name="{SERVER_NAME}" description="meetbot test ircd" network="TestNet" id="00A">
 <admin name="admin" nick="admin" email="admin@localhost">
@@ -236,7 +255,7 @@ class IrcServer:
 <type name="Admin" classes="All">
 <oper name="admin" password="admin" host="*@*" type="Admin">
 <files motd="{d / "motd.txt"}">
-<channels users="100" opers="100">
+<channels users="{maxchans}" opers="{maxchans}">
 <dns server="127.0.0.1" timeout="1">
 <pid file="{d / "inspircd.pid"}">
 <options prefixquit="Quit: " syntaxhints="no" announcets="yes" hostintopic="yes" pingwarning="15" splitwhois="no" exemptchanops="" defaultmodes="not">
@@ -245,8 +264,8 @@ class IrcServer:
 <limits maxline="512">
 <log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="{d / "inspircd.log"}">
 <module name="cap"> <module name="ircv3"> <module name="ircv3_servertime"> <module name="ircv3_msgid">
-<module name="ircv3_echomessage"> <module name="ircv3_accounttag"> <module name="ircv3_ctctags">
-<module name="ircv3_batch"> <module name="ircv3_labeledresponse"> <module name="ircv3_capnotify">
+{echo}<module name="ircv3_accounttag"> <module name="ircv3_ctctags">
+<module name="ircv3_batch"> {labeled}<module name="ircv3_capnotify">
 <module name="ircv3_chghost"> <module name="ircv3_invitenotify"> <module name="chanhistory">
 <module name="monitor"> <module name="namesx"> <module name="uhnames"> <module name="setname"> <module name="botmode">
 <module name="services_account"> <module name="sasl"> <sasl target="{SERVICES_NAME}" requiressl="no">
@@ -343,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("action", choices=["install", "start", "stop"])
     parser.add_argument("dir", nargs="?", type=Path, default=DEFAULT_DIR)
+    parser.add_argument("--profile", choices=PROFILES, default="test", help="bench: see IrcServer")
     args = parser.parse_args(argv)
     try:
         if args.action == "install":
@@ -350,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
             print("inspircd and atheme-services are installed")
         elif args.action == "start":
             _stop_recorded(args.dir)
-            server = IrcServer(args.dir)
+            server = IrcServer(args.dir, profile=args.profile)
             server.start()
             # The daemons outlive this command (own session); `stop` ends them by recorded PID.
             server._ircd = server._atheme = None
