@@ -107,6 +107,9 @@ class MeetingService:
         self._retry_delays = retry_delays
         self.buffer = WriteBehind(store, capacity=buffer_lines, retry_delays=retry_delays[:5])
         self.messages_handled = 0  # for /metrics
+        # Network ids of each open meeting's lines: a redelivered event is dropped before the
+        # engine sees it (its line is only queued for the database, which would catch it late).
+        self._native_ids: dict[int, set[str]] = {}
         self._background: set[asyncio.Task[None]] = set()
 
     @property
@@ -136,6 +139,7 @@ class MeetingService:
         """Stepping down to standby: whoever is active now owns the meetings; if this process
         becomes active again it reloads them from the database."""
         self._rooms.clear()
+        self._native_ids.clear()
 
     async def close(self, grace: float = 10.0) -> None:
         """Finish writing: the buffered lines, then the minutes still waiting to be published."""
@@ -160,9 +164,26 @@ class MeetingService:
             return
         meeting = state.meeting
         line = self._line(meeting, message)
-        if not await self._store_line(meeting, line):
+        if self._seen_before(meeting, line):
             return  # the same network event, seen twice
-        await self._carry_out(state, self.engine.apply(meeting, line))
+        outcome = self.engine.apply(meeting, line)
+        # Durable before anything is done about it; a line nothing acts on (chatter) is queued
+        # and group-committed with the lines around it, so a busy channel keeps up.
+        acts = bool(outcome.effects) or outcome.state_changed or outcome.ended
+        if not await self._store_line(meeting, line, durable=acts):
+            return  # the database knew its id (a line of this meeting not loaded in memory)
+        await self._carry_out(state, outcome)
+
+    def _seen_before(self, meeting: Meeting, line: Line) -> bool:
+        if line.native_id is None or meeting.id is None:
+            return False
+        known = self._native_ids.get(meeting.id)
+        if known is None:
+            known = self._native_ids[meeting.id] = {old.native_id for old in meeting.lines if old.native_id}
+        if line.native_id in known:
+            return True
+        known.add(line.native_id)
+        return False
 
     async def _backfill(self, state: _RoomState, message: MessageIn) -> None:
         """A line the server delivered late (said while the bot was reconnecting): logged into
@@ -225,6 +246,7 @@ class MeetingService:
                 await self._carry_out(state, self.engine.apply(open_meeting, line))
             return
         room, target = message.room, message.edit_of
+        await self.buffer.flushed()  # the target may be a line still queued
         header = await self._retrying(lambda: self.store.meeting_with_line(room, target))
         if header is None:
             return  # not something any meeting logged
@@ -325,6 +347,7 @@ class MeetingService:
             await self.buffer.save_state(meeting, items=outcome.items_changed)
         if outcome.ended:
             state.meeting = None
+            self._native_ids.pop(_meeting_id(meeting), None)
         for effect in outcome.effects:
             if isinstance(effect, Reply):
                 await self._say(state, meeting.room, effect.text)
@@ -418,8 +441,8 @@ class MeetingService:
             log.exception("plugin hook failed")
             return None
 
-    async def _store_line(self, meeting: Meeting, line: Line) -> bool:
-        return await self.buffer.append_line(_meeting_id(meeting), line)
+    async def _store_line(self, meeting: Meeting, line: Line, *, durable: bool = True) -> bool:
+        return await self.buffer.append_line(_meeting_id(meeting), line, durable=durable)
 
     async def _start_meeting(self, room: RoomRef, first: Line) -> MeetingHeader:
         try:
@@ -455,6 +478,7 @@ class MeetingService:
         # Published from what is stored, not from memory: the minutes show exactly what the
         # database holds, the same as a later regeneration or replay would.
         meeting_id = _meeting_id(meeting)
+        await self.buffer.flushed()  # the lines still queued belong in these minutes
         stored = await self._retrying(lambda: self._rebuild(meeting_id))
         try:
             where = await self.writer.write(stored)
@@ -495,7 +519,8 @@ class MeetingService:
         meeting = state.meeting
         if meeting is not None:
             line = self._bot_line(meeting, LineKind.SAY, text)
-            await self._store_line(meeting, line)
+            # Not waited for: our own line acts on nothing, and the reply should not wait.
+            await self._store_line(meeting, line, durable=False)
             self.engine.apply(meeting, line)
         await self._send(Say(room, text, thread=_reply_thread.get()))
 

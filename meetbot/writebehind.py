@@ -1,11 +1,17 @@
-"""The writes of open meetings, kept in order while the database is away.
+"""The writes of open meetings, in order: group-committed as they come, and kept while the
+database is away.
 
-Normally each line goes straight to the database before it is acted on. When the database is
-unreachable (restarting, failing over) the lines of open meetings wait here instead, in order,
-so the bot keeps answering; a background task writes them the moment the database is back.
-The buffer is bounded: when it is full, rooms wait for the database (as they would without it)
-and the log says so. A crash while lines wait here loses them: the one window in which a line
-is not yet durable, and only during an outage.
+A line that the engine acts on (a command with a reply, a new item, the end) is durable before
+anything is done about it: the room waits for its write. A line nothing acts on (chatter, the
+bot's own replies) is queued and the room goes on; a background task commits what has queued
+up in one transaction, so a busy channel costs one commit per batch, not per line. A crash can
+take only the lines queued in the last moments (never one that was acted on).
+
+When the database is unreachable (restarting, failing over) every write waits here, in order,
+so the bot keeps answering; the same task writes them the moment the database is back. The
+queue is bounded: when it is full, rooms wait for the database (as they would without it) and
+the log says so. A crash while lines wait here loses them: during an outage there is nowhere
+durable to put them.
 """
 
 from __future__ import annotations
@@ -14,28 +20,34 @@ import asyncio
 import itertools
 import logging
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from meetbot.domain.model import Line, Meeting
 from meetbot.storage.meetings import MeetingStore, StorageUnavailableError
 
 log = logging.getLogger(__name__)
 
+BATCH_LINES = 500  # lines of one meeting per transaction at most
+
 
 @dataclass
 class _AppendLine:
     line: Line
+    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 @dataclass
 class _SaveState:
     meeting: Meeting  # the live meeting: what is saved is its state when the write runs
     items: bool
+    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 @dataclass
 class _BlankLines:
     native_id: str
+    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 _Write = _AppendLine | _SaveState | _BlankLines
@@ -52,78 +64,69 @@ class WriteBehind:
         self._store = store
         self.capacity = capacity
         self._retry_delays = retry_delays
-        self._pending: dict[int, deque[_Write]] = {}  # meeting id -> its writes, oldest first
-        self.buffered_lines = 0
+        self._queue: deque[tuple[int, _Write]] = deque()  # (meeting id, write), oldest first
+        self.buffered_lines = 0  # lines queued and not in the database yet
         self.lines_logged = 0  # for /metrics: lines that reached the database
+        self._outage = False
+        self._outage_started = asyncio.Event()
         self._has_room = asyncio.Event()
         self._has_room.set()
         self._flusher: asyncio.Task[None] | None = None
-        self._waiters: list[asyncio.Future[None]] = []
         self._said_full = False
 
     @property
     def outage(self) -> bool:
-        """Writes are waiting: the database was unreachable at the last attempt."""
-        return bool(self._pending)
+        """The database was unreachable at the last attempt; writes wait for it."""
+        return self._outage
 
-    def holds(self, meeting_id: int) -> bool:
-        return meeting_id in self._pending
-
-    async def append_line(self, meeting_id: int, line: Line) -> bool:
-        """Store a line (False: a duplicate of one stored before), or buffer it."""
-        if not self._pending:
+    async def append_line(self, meeting_id: int, line: Line, *, durable: bool = True) -> bool:
+        """Store a line (False: a duplicate of one stored before). `durable`: return once it is
+        in the database, or buffered during an outage; else return at once (queued)."""
+        if durable and not self._queue:
             try:
                 stored = await self._store.append_line(meeting_id, line)
             except StorageUnavailableError as error:
-                log.warning("database unavailable (%s): buffering the lines of open meetings", error)
+                self._enter_outage(error)
             else:
                 self.lines_logged += stored
                 return stored
-        while self.buffered_lines >= self.capacity:
-            if not self._said_full:
-                self._said_full = True
-                log.error(
-                    "write buffer full (%d lines wait for the database): rooms in meetings now wait "
-                    "too; no line is dropped",
-                    self.buffered_lines,
-                )
-            self._has_room.clear()
-            await self._has_room.wait()
+        await self._make_room()
         self.buffered_lines += 1
-        self._enqueue(meeting_id, _AppendLine(line))
+        write = _AppendLine(line)
+        self._enqueue(meeting_id, write)
+        if durable:
+            await self._settled(write)
         return True
 
     async def save_state(self, meeting: Meeting, *, items: bool) -> None:
         meeting_id = _id(meeting)
-        if not self._pending:
+        if not self._queue:
             try:
                 await self._store.save_state(meeting, items=items)
                 return
             except StorageUnavailableError as error:
-                log.warning("database unavailable (%s): buffering the lines of open meetings", error)
-        queue = self._pending.get(meeting_id)
-        if queue and isinstance(queue[-1], _SaveState):
-            queue[-1].items |= items  # one save of the newest state covers both
+                self._enter_outage(error)
+        last = self._queue[-1] if self._queue else None
+        if last is not None and last[0] == meeting_id and isinstance(last[1], _SaveState):
+            last[1].items |= items  # one save of the newest state covers both
             return
         self._enqueue(meeting_id, _SaveState(meeting, items))
 
     async def blank_lines(self, meeting_id: int, native_id: str) -> None:
-        if not self._pending:
+        if not self._queue:
             try:
                 await self._store.blank_lines(meeting_id, native_id)
                 return
             except StorageUnavailableError as error:
-                log.warning("database unavailable (%s): buffering the lines of open meetings", error)
+                self._enter_outage(error)
         self._enqueue(meeting_id, _BlankLines(native_id))
 
     def written(self) -> asyncio.Future[None] | None:
-        """A future that completes once everything buffered so far is in the database; None
-        when nothing is buffered (all is written already)."""
-        if not self._pending:
+        """A future that completes once everything queued so far is in the database; None when
+        nothing is queued (all is written already)."""
+        if not self._queue:
             return None
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        return waiter
+        return self._queue[-1][1].done
 
     async def flushed(self) -> None:
         waiter = self.written()
@@ -131,7 +134,7 @@ class WriteBehind:
             await asyncio.shield(waiter)
 
     async def close(self, grace: float) -> None:
-        """Shutting down: give the buffered lines a last chance to reach the database."""
+        """Shutting down: give the queued lines a last chance to reach the database."""
         if self._flusher is None:
             return
         try:
@@ -145,20 +148,62 @@ class WriteBehind:
 
     # -- internals ------------------------------------------------------------------------------
 
+    def _enter_outage(self, error: StorageUnavailableError) -> None:
+        if not self._outage:
+            log.warning("database unavailable (%s): buffering the lines of open meetings", error)
+        self._outage = True
+        self._outage_started.set()
+
+    async def _settled(self, write: _Write) -> None:
+        """Until the write is in the database, or the database is away (then the bot goes on)."""
+        if self._outage:
+            return
+        self._outage_started.clear()
+        outage: asyncio.Future[bool] = asyncio.ensure_future(self._outage_started.wait())
+        written: asyncio.Future[None] = asyncio.shield(write.done)
+        try:
+            either: list[asyncio.Future[Any]] = [written, outage]
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            outage.cancel()
+
+    async def _make_room(self) -> None:
+        while self.buffered_lines >= self.capacity:
+            if not self._said_full:
+                self._said_full = True
+                log.error(
+                    "write buffer full (%d lines wait for the database): rooms in meetings now wait "
+                    "too; no line is dropped",
+                    self.buffered_lines,
+                )
+            self._has_room.clear()
+            await self._has_room.wait()
+
     def _enqueue(self, meeting_id: int, write: _Write) -> None:
-        self._pending.setdefault(meeting_id, deque()).append(write)
+        self._queue.append((meeting_id, write))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="write-behind flusher")
 
+    def _next_batch(self) -> tuple[int, list[tuple[int, _Write]]]:
+        """The oldest write; if it is a line, with the lines of the same meeting right after it."""
+        meeting_id, first = self._queue[0]
+        batch = [(meeting_id, first)]
+        if isinstance(first, _AppendLine):
+            for queued in itertools.islice(self._queue, 1, BATCH_LINES):
+                if queued[0] != meeting_id or not isinstance(queued[1], _AppendLine):
+                    break
+                batch.append(queued)
+        return meeting_id, batch
+
     async def _flush(self) -> None:
         delays = itertools.chain(self._retry_delays, itertools.repeat(self._retry_delays[-1]))
-        written = 0
-        while self._pending:
-            meeting_id, queue = next(iter(self._pending.items()))
-            write = queue[0]
+        recovered = 0
+        while self._queue:
+            meeting_id, batch = self._next_batch()
             try:
-                await self._run(meeting_id, write)
+                await self._run(meeting_id, [write for _, write in batch])
             except StorageUnavailableError as error:
+                self._enter_outage(error)
                 delay = next(delays)
                 log.warning(
                     "database still unavailable (%s); %d line(s) buffered; retrying in %ss",
@@ -170,29 +215,31 @@ class WriteBehind:
                 continue
             except Exception:
                 # Not an outage but a bug: retrying would block every meeting behind this write.
-                log.exception("a buffered write for meeting %s failed and was dropped: %r", meeting_id, write)
-            queue.popleft()
-            if isinstance(write, _AppendLine):
-                written += 1
-                self.buffered_lines -= 1
-                if self.buffered_lines < self.capacity:
-                    self._has_room.set()
-            if not queue:
-                del self._pending[meeting_id]
-        log.info("database back: wrote %d buffered line(s)", written)
-        self._said_full = False
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+                log.exception("a write for meeting %s failed and was dropped: %r", meeting_id, batch[0][1])
+            for _ in batch:
+                _, write = self._queue.popleft()
+                if isinstance(write, _AppendLine):
+                    self.buffered_lines -= 1
+                    if self._outage:
+                        recovered += 1
+                if not write.done.done():
+                    write.done.set_result(None)
+            if self.buffered_lines < self.capacity:
+                self._has_room.set()
+        if self._outage:
+            self._outage = False
+            self._said_full = False
+            log.info("database back: wrote %d buffered line(s)", recovered)
 
-    async def _run(self, meeting_id: int, write: _Write) -> None:
-        if isinstance(write, _AppendLine):
-            self.lines_logged += await self._store.append_line(meeting_id, write.line)
-        elif isinstance(write, _SaveState):
-            await self._store.save_state(write.meeting, items=write.items)
+    async def _run(self, meeting_id: int, writes: list[_Write]) -> None:
+        first = writes[0]
+        if isinstance(first, _AppendLine):
+            lines = [write.line for write in writes if isinstance(write, _AppendLine)]
+            self.lines_logged += await self._store.append_lines(meeting_id, lines)
+        elif isinstance(first, _SaveState):
+            await self._store.save_state(first.meeting, items=first.items)
         else:
-            await self._store.blank_lines(meeting_id, write.native_id)
+            await self._store.blank_lines(meeting_id, first.native_id)
 
 
 def _id(meeting: Meeting) -> int:

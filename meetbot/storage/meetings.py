@@ -6,7 +6,7 @@ Returns domain objects (`MeetingHeader`, `Line`), never ORM rows.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Row, delete, func, insert, or_, select, update
@@ -189,6 +189,23 @@ class MeetingStore:
                 return False
             raise
         return True
+
+    @translate_outages
+    async def append_lines(self, meeting_id: int, lines: Sequence[Line]) -> int:
+        """Store consecutive lines in one transaction (a group commit); returns how many were
+        new. A clash among them (a retry after a lost commit answer, a redelivered event) falls
+        back to storing them one by one, which sorts those out."""
+        if len(lines) == 1:
+            return int(await self.append_line(meeting_id, lines[0]))
+        try:
+            async with self._engine.begin() as connection:
+                await connection.execute(_INSERT_LINE, [_line_values(meeting_id, line) for line in lines])
+        except IntegrityError:
+            stored = 0
+            for line in lines:
+                stored += await self.append_line(meeting_id, line)
+            return stored
+        return len(lines)
 
     @translate_outages
     async def lines(self, meeting_id: int) -> list[Line]:
