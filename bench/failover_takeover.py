@@ -31,7 +31,7 @@ import asyncpg  # type: ignore[import-untyped]  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from tests.irc.conftest import PASSWORDS, harness  # noqa: E402
-from tests.irc.driver import Driver, register_account  # noqa: E402
+from tests.irc.driver import Driver, Line, register_account  # noqa: E402
 
 BOT = "takeover"
 CHANNEL = "#takeover"
@@ -89,8 +89,8 @@ async def main() -> None:
             processes.append(process)
             return process
 
-        def joined(line: object) -> bool:
-            return getattr(line, "command", "") == "JOIN" and getattr(line, "source", "") == BOT
+        def joined(line: Line) -> bool:
+            return line.command == "JOIN" and line.source == BOT
 
         mark = len(watcher.lines)
         active = spawn()

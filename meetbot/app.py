@@ -318,7 +318,7 @@ async def build_app(
             return False
         return adapter.hears(room.room) if isinstance(adapter, Hearing) else True
 
-    bridges = Bridges.from_settings(settings.bridges, present=outbox.adapters.keys(), hears=hears)
+    bridges = Bridges.from_settings(settings.bridges, hears=hears)
 
     async def send(message: Outbound) -> None:
         await outbox.send(bridges.outbound(message, datetime.now(UTC)))

@@ -162,7 +162,7 @@ class Bridges:
     def from_settings(
         cls,
         bridges: Iterable[BridgeSettings],
-        present: Collection[str],
+        present: Collection[str] = (),
         hears: Callable[[RoomRef], bool] | None = None,
     ) -> Bridges:
         return cls((Place.from_settings(bridge) for bridge in bridges), present, hears)

@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from meetbot.events import RoomRef
 from meetbot.storage.database import create_engine
 from meetbot.storage.meetings import MeetingStore
 from tests.conftest import PG_REQUIRED, PG_URL
-from tests.irc.conftest import PASSWORDS, People
+from tests.irc.conftest import PASSWORDS, People, harness
 from tests.irc.driver import Line
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.postgres, pytest.mark.slow]
@@ -76,12 +75,6 @@ schedules:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _from_bot(text: str) -> Any:
     return lambda line: line.command == "PRIVMSG" and line.source == BOT and text in line.text
 
@@ -119,7 +112,7 @@ async def test_kill_9_of_the_active_process_hands_over_to_the_standby(  # noqa: 
     start = (now + timedelta(seconds=35)).replace(second=0, microsecond=0) + timedelta(minutes=1)
     config = tmp_path / "meetbot.yaml"
     config.write_text(_config(tmp_path, ircd, channel, pg_url, start), encoding="utf-8")
-    ports = {"a": free_port(), "b": free_port()}
+    ports = {"a": harness.free_port(), "b": harness.free_port()}
     environment = {**os.environ, "MEETBOT_WEB_PORT": "0"}
     upgrade = await asyncio.to_thread(
         subprocess.run,
