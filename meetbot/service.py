@@ -517,12 +517,13 @@ class MeetingService:
     async def _say(self, state: _RoomState, room: RoomRef, text: str) -> None:
         """Send, and log what we said into the open meeting (MeetBot lists the bot too)."""
         meeting = state.meeting
-        if meeting is not None:
-            line = self._bot_line(meeting, LineKind.SAY, text)
-            # Not waited for: our own line acts on nothing, and the reply should not wait.
+        line = self._bot_line(meeting, LineKind.SAY, text) if meeting is not None else None
+        # Sent first: the reply must not wait for our own line's bookkeeping. That line acts on
+        # nothing and is only queued for the group commit; a crash right here loses at most it.
+        await self._send(Say(room, text, thread=_reply_thread.get()))
+        if meeting is not None and line is not None:
             await self._store_line(meeting, line, durable=False)
             self.engine.apply(meeting, line)
-        await self._send(Say(room, text, thread=_reply_thread.get()))
 
     def _bot_line(self, meeting: Meeting, kind: LineKind, text: str) -> Line:
         # Stamped with the time of the line it answers: replays stay deterministic.

@@ -32,8 +32,10 @@ async def database(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-def store(database: AsyncEngine) -> MeetingStore:
-    return MeetingStore(database)
+async def store(database: AsyncEngine) -> AsyncIterator[MeetingStore]:
+    meetings = MeetingStore(database)
+    yield meetings
+    await meetings.close()
 
 
 def line(seq: int, text: str, *, nick: str = "alice", native_id: str | None = None) -> Line:

@@ -16,6 +16,7 @@ from meetbot.storage.listing import ListingStore
 from meetbot.storage.meetings import MeetingStore
 from meetbot.storage.reminders import ReminderStore
 from meetbot.storage.search import SearchStore
+from meetbot.storage.sqlite import apply_pragmas
 from meetbot.storage.teams import TeamStore
 
 
@@ -40,16 +41,7 @@ def create_engine(url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        if not memory:
-            # WAL lets readers (the web archive, `meetbot replay`) work while the bot writes.
-            # In WAL mode NORMAL keeps every committed line through a crash or kill -9 (the WAL
-            # is in the OS already); only a power cut may take the last commits. FULL would
-            # fsync on every line: ~0.8 ms more on each reply. Production runs PostgreSQL.
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+        apply_pragmas(dbapi_connection, memory=memory)
 
     return engine
 
@@ -90,4 +82,5 @@ class Database:
         return cls(engine)
 
     async def close(self) -> None:
+        await self.meetings.close()
         await self.engine.dispose()

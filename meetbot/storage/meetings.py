@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from meetbot.domain.model import Item, Line, Meeting
 from meetbot.engine import MeetingHeader
 from meetbot.events import LineKind, RoomRef
+from meetbot.storage.linewriter import LineWriter, line_writer
 from meetbot.storage.tables import ItemRow, LineRow, MeetingRow
 
 
@@ -117,6 +118,19 @@ class MeetingStore:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         # meeting id -> the item rows last committed by this store (see save_state)
         self._saved_items: dict[int, list[dict[str, object]]] = {}
+        self._writer: LineWriter | None = None
+
+    @property
+    def writer(self) -> LineWriter:
+        """The connection lines are written through (made on first use, closed by close())."""
+        if self._writer is None:
+            self._writer = line_writer(self._engine)
+        return self._writer
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
 
     def _session(self) -> AsyncSession:
         return self._sessions()
@@ -172,12 +186,10 @@ class MeetingStore:
         Storing the very same line again is a success: that is a retry after a commit whose
         answer was lost when the database went away."""
         try:
-            # A bare Core transaction, not an ORM session: this is on every line's path to a
-            # reply, and each step is a hop to the database driver's thread.
+            # Through the store's own line writer: this is on every reply's path (see linewriter).
             # One statement built once, parameters apart: `insert().values(**row)` built and
             # cache-keyed a new statement per line, half of this method's time (py-spy, bench/).
-            async with self._engine.begin() as connection:
-                await connection.execute(_INSERT_LINE, _line_values(meeting_id, line))
+            await self.writer.insert(_INSERT_LINE, [_line_values(meeting_id, line)])
         except IntegrityError:
             async with self._session() as session:
                 existing = await session.scalar(
@@ -198,8 +210,7 @@ class MeetingStore:
         if len(lines) == 1:
             return int(await self.append_line(meeting_id, lines[0]))
         try:
-            async with self._engine.begin() as connection:
-                await connection.execute(_INSERT_LINE, [_line_values(meeting_id, line) for line in lines])
+            await self.writer.insert(_INSERT_LINE, [_line_values(meeting_id, line) for line in lines])
         except IntegrityError:
             stored = 0
             for line in lines:

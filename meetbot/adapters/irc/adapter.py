@@ -277,7 +277,10 @@ class IrcAdapter:
                 self._queue.push(Queued("TOPIC", raw=f"TOPIC {channel} :{_printable(message.topic)}"))
             else:
                 self._topic_refused(channel)
-        self._wake.set()
+        # Written here, not by the sender task one loop turn later: a reply leaves at once when
+        # the bucket allows; what must wait for tokens is left to the sender.
+        if self._send_due() > 0:
+            self._wake.set()
 
     def members(self, room: RoomRef) -> Sequence[Identity]:
         me = irc_fold(self.bot_nick)
@@ -444,17 +447,23 @@ class IrcAdapter:
         self._wake.set()
 
     async def _sender(self) -> None:
-        """The only writer of queued lines, paced by the token bucket."""
+        """Sends what waits for tokens (send() itself writes whatever may go at once)."""
         while True:
-            if not (self._ready and len(self._queue)):
+            delay = self._send_due()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
                 self._wake.clear()
                 await self._wake.wait()
-                continue
+
+    def _send_due(self) -> float:
+        """Write every queued line the token bucket allows now, in order. Returns the seconds
+        until the next one may go, or 0 when nothing can be sent (queue empty, link not ready)."""
+        while self._ready and len(self._queue):
             now = time.monotonic()
             delay = self._bucket.delay(now)
             if delay > 0:
-                await asyncio.sleep(delay)
-                continue
+                return delay
             first = self._queue.peek()
             # Merge only when backed up: an ordinary reply goes out exactly as written.
             merge = len(self._queue) > self._bucket.tokens(now)
@@ -464,15 +473,17 @@ class IrcAdapter:
                 # The link just went; the session will clear _ready. Never spin meanwhile.
                 self._queue.push_front(item)
                 self._ready = False
-                continue
+                return 0.0
             self._bucket.take(now)
             try:
                 conn.send_raw(item.line())
             except irc.client.ServerNotConnectedError:
                 self._queue.push_front(item)
+                return 0.0
             except Exception:
                 # A line the library refuses must not stop every line after it.
                 log.exception("%s: could not send %r; dropped it", self.network, item.line()[:80])
+        return 0.0
 
     def _topic_refused(self, channel: str) -> None:
         folded = irc_fold(channel)
