@@ -176,6 +176,11 @@ class App:
         self.service.schedules = schedules
         await self.reminders.reload(schedules)
 
+    async def settled(self) -> None:
+        """Every line received so far handled, and in the database (not just queued for it)."""
+        await self.dispatcher.drain()
+        await self.service.buffer.flushed()
+
     async def close(self) -> None:
         self.role = Role.STANDBY
         await self.reminders.stop()

@@ -167,9 +167,12 @@ class MeetingService:
         if self._seen_before(meeting, line):
             return  # the same network event, seen twice
         outcome = self.engine.apply(meeting, line)
-        # Durable before anything is done about it; a line nothing acts on (chatter) is queued
-        # and group-committed with the lines around it, so a busy channel keeps up.
-        acts = bool(outcome.effects) or outcome.state_changed or outcome.ended
+        # Durable before anything is done about it that anyone can see (a reply, a topic, the
+        # minutes). A line that only changes the meeting in memory (#info, #action) or nothing
+        # (chatter) is queued and group-committed with the lines and state around it, so a busy
+        # channel keeps up; a crash can take only those last lines, and a rebuild from the
+        # stored ones is consistent with what the room was told.
+        acts = bool(outcome.effects) or outcome.ended
         if not await self._store_line(meeting, line, durable=acts):
             return  # the database knew its id (a line of this meeting not loaded in memory)
         await self._carry_out(state, outcome)

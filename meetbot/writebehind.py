@@ -99,13 +99,10 @@ class WriteBehind:
         return True
 
     async def save_state(self, meeting: Meeting, *, items: bool) -> None:
+        """Queue a save of the meeting's state projection; it goes with the next group commit,
+        after every line queued before it. Nothing waits for it: the lines are the truth and a
+        state is only acted on in memory (a rebuild after a crash recomputes it)."""
         meeting_id = _id(meeting)
-        if not self._queue:
-            try:
-                await self._store.save_state(meeting, items=items)
-                return
-            except StorageUnavailableError as error:
-                self._enter_outage(error)
         last = self._queue[-1] if self._queue else None
         if last is not None and last[0] == meeting_id and isinstance(last[1], _SaveState):
             last[1].items |= items  # one save of the newest state covers both
@@ -184,24 +181,31 @@ class WriteBehind:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="write-behind flusher")
 
-    def _next_batch(self) -> tuple[int, list[tuple[int, _Write]]]:
-        """The oldest write; if it is a line, with the lines of the same meeting right after it."""
-        meeting_id, first = self._queue[0]
-        batch = [(meeting_id, first)]
-        if isinstance(first, _AppendLine):
-            for queued in itertools.islice(self._queue, 1, BATCH_LINES):
-                if queued[0] != meeting_id or not isinstance(queued[1], _AppendLine):
+    def _next_batch(self) -> list[tuple[int, _Write]]:
+        """The oldest write, with the line and state writes (of any meetings) right after it:
+        one group commit. A redaction runs alone, in its place."""
+        batch = [self._queue[0]]
+        if isinstance(batch[0][1], _BlankLines):
+            return batch
+        lines = int(isinstance(batch[0][1], _AppendLine))
+        for queued in itertools.islice(self._queue, 1, None):
+            write = queued[1]
+            if isinstance(write, _BlankLines):
+                break
+            if isinstance(write, _AppendLine):
+                if lines >= BATCH_LINES:
                     break
-                batch.append(queued)
-        return meeting_id, batch
+                lines += 1
+            batch.append(queued)
+        return batch
 
     async def _flush(self) -> None:
         delays = itertools.chain(self._retry_delays, itertools.repeat(self._retry_delays[-1]))
         recovered = 0
         while self._queue:
-            meeting_id, batch = self._next_batch()
+            batch = self._next_batch()
             try:
-                await self._run(meeting_id, [write for _, write in batch])
+                await self._run(batch)
             except StorageUnavailableError as error:
                 self._enter_outage(error)
                 delay = next(delays)
@@ -215,7 +219,7 @@ class WriteBehind:
                 continue
             except Exception:
                 # Not an outage but a bug: retrying would block every meeting behind this write.
-                log.exception("a write for meeting %s failed and was dropped: %r", meeting_id, batch[0][1])
+                log.exception("a write for meeting %s failed and was dropped: %r", *batch[0])
             for _ in batch:
                 _, write = self._queue.popleft()
                 if isinstance(write, _AppendLine):
@@ -231,15 +235,23 @@ class WriteBehind:
             self._said_full = False
             log.info("database back: wrote %d buffered line(s)", recovered)
 
-    async def _run(self, meeting_id: int, writes: list[_Write]) -> None:
-        first = writes[0]
-        if isinstance(first, _AppendLine):
-            lines = [write.line for write in writes if isinstance(write, _AppendLine)]
-            self.lines_logged += await self._store.append_lines(meeting_id, lines)
-        elif isinstance(first, _SaveState):
-            await self._store.save_state(first.meeting, items=first.items)
-        else:
+    async def _run(self, batch: list[tuple[int, _Write]]) -> None:
+        meeting_id, first = batch[0]
+        if isinstance(first, _BlankLines):
             await self._store.blank_lines(meeting_id, first.native_id)
+            return
+        lines: list[tuple[int, Line]] = []
+        states: dict[int, _SaveState] = {}  # one save per meeting: its live state, after its lines
+        for meeting_id, write in batch:
+            if isinstance(write, _AppendLine):
+                lines.append((meeting_id, write.line))
+            elif isinstance(write, _SaveState):
+                if meeting_id in states:
+                    states[meeting_id].items |= write.items
+                else:
+                    states[meeting_id] = _SaveState(write.meeting, write.items, write.done)
+        saves = [(save.meeting, save.items) for save in states.values()]
+        self.lines_logged += await self._store.write(lines, saves)
 
 
 def _id(meeting: Meeting) -> int:

@@ -50,7 +50,7 @@ async def bot(tmp_path: Path) -> AsyncIterator[tuple[App, Room]]:
 async def feed(app: App, *messages: MessageIn) -> None:
     for message in messages:
         app.dispatcher.submit(message)
-    await app.dispatcher.drain()
+    await app.settled()
 
 
 def msg(n: int, who: Identity, text: str, **extra: object) -> MessageIn:

@@ -71,7 +71,7 @@ def late(
 async def feed(bot: App, *messages: MessageIn) -> None:
     for message in messages:
         bot.dispatcher.submit(message)
-    await bot.dispatcher.drain()
+    await bot.settled()
 
 
 async def test_backfilled_lines_are_logged_once_and_never_run(app: tuple[App, Recorder]) -> None:

@@ -201,7 +201,7 @@ async def test_schedule_commands(bot: tuple[App, Channel]) -> None:
     ]
     for n, (who, text) in enumerate(lines):
         app.dispatcher.submit(MessageIn(ROOM, who, text, at + timedelta(seconds=n)))
-    await app.dispatcher.drain()
+    await app.settled()
     assert [say.text for say in channel.said] == [
         "Next infra meeting: Wed 2026-11-25 16:00 UTC in #infra",  # the room #infra is team infra
         "No schedule for nova. Known teams: infra.",
@@ -236,7 +236,7 @@ async def test_standing_agenda_items_from_the_schedule(tmp_path: Path) -> None:
         await app.database.teams.add_agenda_item("infra", "Open floor", "libera:alice", "alice", at)
         for n, text in enumerate(["#startmeeting infra", "#topic next", "#endmeeting"]):
             app.dispatcher.submit(MessageIn(ROOM, alice, text, at + timedelta(seconds=n)))
-        await app.dispatcher.drain()
+        await app.settled()
         said = [say.text for say in channel.said]
         # Already on the agenda: not added twice; the missing standing item is added after it.
         assert "Agenda: 1. Open floor · 2. Review open action items (#topic next takes the next item)" in said

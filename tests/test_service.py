@@ -70,7 +70,7 @@ async def test_a_crashing_handler_loses_no_line_and_the_room_goes_on(app: tuple[
     room = RoomRef("libera", "#a")
     for n, text in enumerate(["#startmeeting x", "#explode now", "#info after the crash", "#endmeeting"]):
         bot.dispatcher.submit(said(room, n, text))
-    await bot.dispatcher.drain()
+    await bot.settled()
     (header,) = await bot.database.meetings.meetings_in(room)
     texts = [line.text for line in await bot.database.meetings.lines(header.id) if not line.is_bot]
     assert texts == ["#startmeeting x", "#explode now", "#info after the crash", "#endmeeting"]
@@ -85,7 +85,7 @@ async def test_rooms_are_independent_and_bot_replies_are_logged(app: tuple[App, 
     for n in range(5):
         for room in rooms:
             bot.dispatcher.submit(said(room, n, "#startmeeting" if n == 0 else f"line {n} in {room.room}"))
-    await bot.dispatcher.drain()
+    await bot.settled()
     for room in rooms:
         (header,) = await bot.database.meetings.meetings_in(room)
         lines = await bot.database.meetings.lines(header.id)
@@ -104,7 +104,7 @@ async def test_outside_a_meeting_nothing_is_logged(app: tuple[App, Recorder]) ->
     room = RoomRef("libera", "#quiet")
     bot.dispatcher.submit(said(room, 0, "#info no meeting here"))
     bot.dispatcher.submit(said(room, 1, "#commands"))
-    await bot.dispatcher.drain()
+    await bot.settled()
     assert await bot.database.meetings.meetings_in(room) == []
     assert next(m.text for m in recorder.sent if isinstance(m, Say)).startswith("Available commands:")
 
@@ -114,7 +114,7 @@ async def test_restrictlogs_publishes_owner_only_files(app: tuple[App, Recorder]
     room = RoomRef("libera", "#private")
     for n, text in enumerate(["#startmeeting secret", "#restrictlogs", "#info hush", "#endmeeting"]):
         bot.dispatcher.submit(said(room, n, text))
-    await bot.dispatcher.drain()
+    await bot.settled()
     written = sorted(tmp_path.glob("secret/2026/*"))
     assert len(written) == 6
     assert {path.stat().st_mode & 0o777 for path in written} == {0o600}
@@ -128,7 +128,7 @@ async def test_a_meeting_across_midnight_stays_one_meeting(app: tuple[App, Recor
         ["#startmeeting night", "#info before midnight", "#info after midnight", "#endmeeting"]
     ):
         bot.dispatcher.submit(MessageIn(room, ALICE, text, start + timedelta(minutes=n)))
-    await bot.dispatcher.drain()
+    await bot.settled()
     (header,) = await bot.database.meetings.meetings_in(room)
     assert header.started_at == start
     (minutes,) = tmp_path.glob("night/2026/*.58.txt")
@@ -146,7 +146,7 @@ async def test_chairing_someone_present_but_silent_reaches_their_account(app: tu
     for n, text in enumerate(["#startmeeting", "#chair bob"]):
         bot.dispatcher.submit(said(room, n, text))
     bot.dispatcher.submit(MessageIn(room, bob, "#topic bob chairs", T0 + timedelta(seconds=5)))
-    await bot.dispatcher.drain()
+    await bot.settled()
     meeting = await bot.service.meeting_in(room)
     assert meeting is not None
     assert meeting.current_topic == "bob chairs"

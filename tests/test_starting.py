@@ -123,12 +123,12 @@ async def test_a_refused_startmeeting_gets_one_line_and_no_meeting(app: tuple[Ap
     bot, recorder = app
     # Not logged in, but using the nick of a listed account: refused all the same.
     bot.dispatcher.submit(start("alice", None, NONE, 0))
-    await bot.dispatcher.drain()
+    await bot.settled()
     assert await bot.database.meetings.meetings_in(ROOM) == []
     assert [m.text for m in recorder.sent if isinstance(m, Say)] == [
         "alice: only voiced people and channel operators and the account alice may start a meeting here."
     ]
     bot.dispatcher.submit(start("dave", "dave", VOICED, 1))
-    await bot.dispatcher.drain()
+    await bot.settled()
     (header,) = await bot.database.meetings.meetings_in(ROOM)
     assert header.owner_key == "libera:dave"

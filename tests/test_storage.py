@@ -9,6 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from meetbot.domain.model import Item, ItemKind, Line
@@ -16,7 +17,12 @@ from meetbot.engine import Engine
 from meetbot.events import LineKind, RoomRef
 from meetbot.storage import migrate
 from meetbot.storage.database import create_engine
-from meetbot.storage.meetings import MeetingAlreadyOpenError, MeetingStore
+from meetbot.storage.meetings import (
+    MeetingAlreadyOpenError,
+    MeetingStore,
+    StorageUnavailableError,
+    translate_outages,
+)
 from meetbot.storage.tables import Base
 from tests.conftest import T0
 
@@ -120,3 +126,20 @@ async def test_state_projection(store: MeetingStore, engine: Engine) -> None:
         assert (await session.scalars(select(ItemRow.text).where(ItemRow.meeting_id == header.id))).all() == [
             "info 0"
         ]
+
+
+class _ServerSays(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"SQLSTATE {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(("sqlstate", "outage"), [("57P03", True), ("08006", True), ("42P01", False)])
+async def test_a_server_starting_up_is_an_outage_a_wrong_query_is_not(sqlstate: str, outage: bool) -> None:
+    @translate_outages
+    async def connect() -> None:
+        raise DBAPIError("connect", None, _ServerSays(sqlstate))
+
+    expected: type[Exception] = StorageUnavailableError if outage else DBAPIError
+    with pytest.raises(expected):
+        await connect()

@@ -60,7 +60,7 @@ async def talk(app: App, channel: Channel, lines: list[tuple[Identity, str]], da
     before = len(channel.said)
     for n, (who, text) in enumerate(lines):
         app.dispatcher.submit(MessageIn(ROOM, who, text, T0 + timedelta(days=day, seconds=n)))
-    await app.dispatcher.drain()
+    await app.settled()
     return channel.said[before:]
 
 
@@ -272,7 +272,7 @@ async def test_private_messages_name_their_team(bot: tuple[App, Channel]) -> Non
         app.dispatcher.submit(
             MessageIn(conversation, BOB, text, T0 + timedelta(days=1, seconds=n), private=True)
         )
-    await app.dispatcher.drain()
+    await app.settled()
     assert channel.said[before:] == [
         "Added to the agenda of infra as item 1.",
         "By private message, name the team: #agenda <team> add <text> (or list)",

@@ -39,14 +39,14 @@ async def test_chatter_is_group_committed_and_a_command_waits_for_all_before_it(
     store = MeetingStore(database)
     header = await store.start_meeting(ROOM, said(1, "#startmeeting busy"))
     writes = 0
-    insert = store.writer.insert
+    run = store.writer.run
 
-    async def counted(statement: Any, rows: Any) -> None:
+    async def counted(work: Any) -> Any:
         nonlocal writes
         writes += 1
-        await insert(statement, rows)
+        return await run(work)
 
-    store.writer.insert = counted  # type: ignore[method-assign]
+    store.writer.run = counted  # type: ignore[method-assign]
     buffer = WriteBehind(store)
     for seq in range(2, 302):
         assert await buffer.append_line(header.id, said(seq, f"chatter {seq}"), durable=False)

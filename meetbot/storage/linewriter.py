@@ -1,16 +1,20 @@
-"""The connection meeting lines are written through: the one write on every reply's path.
+"""The connection a meeting's lines and state are written through: the write on every reply's
+path and every group commit.
 
 Through the general async engine a one-line transaction costs ~0.6 ms on SQLite and ~1 ms on
 PostgreSQL (measured here), most of it not the database: aiosqlite hops to its worker thread
 and back for each of BEGIN, INSERT and COMMIT, and the PostgreSQL pool pings the server on
-every checkout. A writer keeps one connection of its own instead:
+every checkout. A writer keeps one connection of its own instead, and runs a whole unit of
+work (a plain function of a synchronous connection) in one go:
 
-- SQLite (a file): a synchronous connection on a thread of its own, so a whole transaction is
-  one hop (~0.1-0.2 ms). The file is shared with the async engine; SQLite serialises the two
-  writers (WAL, busy timeout).
-- PostgreSQL: one held connection in autocommit, so a write is a single round trip (a batch
-  is still atomic). A connection that fails is dropped and the next write opens
-  a new one (the caller sees the failure and retries).
+- SQLite (a file): a synchronous connection on a thread of its own; the work is one
+  transaction and one hop (~0.1-0.2 ms). The file is shared with the async engine; SQLite
+  serialises the two writers (WAL, busy timeout).
+- PostgreSQL: one held connection in autocommit, the work run on it through SQLAlchemy's
+  `run_sync`: each statement is one round trip and atomic on its own (a multi-row INSERT too),
+  so callers order their statements such that any prefix leaves the database consistent. A
+  connection that fails is dropped and the next write opens a new one (the caller sees the
+  failure and retries).
 - SQLite in memory: the async engine itself (its one shared connection is the database).
 """
 
@@ -18,22 +22,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import URL, Connection, Engine, Executable, create_engine, event
+from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from meetbot.storage.sqlite import apply_pragmas
 
-Params = Sequence[dict[str, object]]
+T = TypeVar("T")
+Work = Callable[[Connection], T]
 
 
 class LineWriter(Protocol):
-    async def insert(self, statement: Executable, rows: Params) -> None:
-        """Run `statement` for every row in one transaction."""
+    async def run(self, work: Work[T]) -> T:
+        """Run `work` with a synchronous connection (see the module doc for its atomicity)."""
 
     async def close(self) -> None: ...
 
@@ -51,9 +56,9 @@ class EngineWriter:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def insert(self, statement: Executable, rows: Params) -> None:
+    async def run(self, work: Work[T]) -> T:
         async with self._engine.begin() as connection:
-            await connection.execute(statement, rows[0] if len(rows) == 1 else list(rows))
+            return await connection.run_sync(work)
 
     async def close(self) -> None:
         pass
@@ -66,9 +71,7 @@ class ThreadedSqliteWriter:
         self._engine: Engine | None = None
         self._connection: Connection | None = None
 
-    @property
-    def sync_engine(self) -> Engine:
-        """Created on first use; tests listen to its events (commits)."""
+    def _sync_engine(self) -> Engine:
         if self._engine is None:
             engine = create_engine(self._url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -79,19 +82,19 @@ class ThreadedSqliteWriter:
             self._engine = engine
         return self._engine
 
-    async def insert(self, statement: Executable, rows: Params) -> None:
-        engine = self.sync_engine
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._insert, engine, statement, rows)
+    async def run(self, work: Work[T]) -> T:
+        engine = self._sync_engine()
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._run, engine, work)
 
-    def _insert(self, engine: Engine, statement: Executable, rows: Params) -> None:
+    def _run(self, engine: Engine, work: Work[T]) -> T:
         if self._connection is None:
             self._connection = engine.connect()
         connection = self._connection
         try:
             with connection.begin():
-                connection.execute(statement, rows[0] if len(rows) == 1 else list(rows))
+                return work(connection)
         except IntegrityError:
-            raise  # the connection is fine: the caller sorts out the duplicate
+            raise  # rolled back, the connection is fine: the caller sorts out the duplicate
         except DBAPIError:
             self._connection = None
             with contextlib.suppress(Exception):
@@ -114,17 +117,15 @@ class HeldConnectionWriter:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._connection: AsyncConnection | None = None
-        self._lock = asyncio.Lock()  # one statement at a time on the one connection
+        self._lock = asyncio.Lock()  # one unit of work at a time on the one connection
 
-    async def insert(self, statement: Executable, rows: Params) -> None:
+    async def run(self, work: Work[T]) -> T:
         async with self._lock:
             if self._connection is None:
                 self._connection = await self._engine.connect()
             connection = self._connection
             try:
-                # One round trip in autocommit: a single INSERT, or a batch, which asyncpg's
-                # executemany (or SQLAlchemy's multi-row INSERT) runs atomically.
-                await connection.execute(statement, rows[0] if len(rows) == 1 else list(rows))
+                return await connection.run_sync(work)
             except IntegrityError:
                 await connection.rollback()  # no transaction in autocommit; resets our side only
                 raise

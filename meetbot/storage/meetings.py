@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Row, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -41,11 +42,19 @@ def translate_outages(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P
             # OSError: asyncpg's refused connects reach us unwrapped while the server is down.
             raise StorageUnavailableError(str(error).splitlines()[0]) from error
         except DBAPIError as error:
-            if not error.connection_invalidated:
+            if not (error.connection_invalidated or _server_unavailable(error)):
                 raise
             raise StorageUnavailableError(str(error).splitlines()[0]) from error
 
     return wrapper
+
+
+def _server_unavailable(error: DBAPIError) -> bool:
+    """PostgreSQL refusing for now: starting up or shutting down (SQLSTATE class 57, e.g.
+    57P03 "the database system is not yet accepting connections"), or a connection failure
+    (class 08). A new connection made while it restarts meets these, not a dead one."""
+    state = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    return isinstance(state, str) and state[:2] in ("57", "08")
 
 
 def _header(row: MeetingRow) -> MeetingHeader:
@@ -95,8 +104,64 @@ def _line_values(meeting_id: int, line: Line) -> dict[str, object]:
 
 
 _LINES = LineRow.__table__
+# Built once, parameters apart: building and cache-keying a statement per write was half the
+# cost of storing a line (py-spy, bench/).
 _INSERT_LINE = insert(LineRow)
 _INSERT_ITEM = insert(ItemRow)
+_UPDATE_MEETING = (
+    update(MeetingRow)
+    .where(MeetingRow.id == bindparam("meeting_id"))
+    .values(
+        name=bindparam("name"),
+        title=bindparam("title"),
+        ended_at=bindparam("ended_at"),
+        restricted=bindparam("restricted"),
+        owner_key=bindparam("owner_key"),
+        owner_nick=bindparam("owner_nick"),
+    )
+)
+_ITEMS_COUNT_AND_LAST = select(func.count(), func.max(ItemRow.line_seq)).where(
+    ItemRow.meeting_id == bindparam("meeting_id")
+)
+_DELETE_ITEMS_FROM = delete(ItemRow).where(
+    ItemRow.meeting_id == bindparam("meeting_id"), ItemRow.position >= bindparam("position")
+)
+
+
+@dataclass(slots=True)
+class _StateWrite:
+    """A meeting's state projection, as it is to be written (prepared on the event loop)."""
+
+    meeting_id: int
+    values: dict[str, object]  # the meeting row's projected columns
+    items: list[dict[str, object]] | None  # every item row, when the items changed
+    saved: list[dict[str, object]] | None  # the item rows last committed, if trusted
+    same: int  # how many leading items of `saved` are unchanged
+
+
+def _write_state(connection: Connection, state: _StateWrite) -> None:
+    connection.execute(_UPDATE_MEETING, {"meeting_id": state.meeting_id, **state.values})
+    rows = state.items
+    if rows is None:
+        return
+    saved, same = state.saved, state.same
+    if saved is not None:
+        # Another process may have written them meanwhile (a fail-over and back): a copy
+        # that no longer matches the table's count and last line is not used.
+        count, last = connection.execute(_ITEMS_COUNT_AND_LAST, {"meeting_id": state.meeting_id}).one()
+        if count != len(saved) or (saved and last != saved[-1]["line_seq"]):
+            saved, same = None, 0
+    if saved is None or len(saved) > same:
+        connection.execute(_DELETE_ITEMS_FROM, {"meeting_id": state.meeting_id, "position": same})
+    if rows[same:]:
+        connection.execute(_INSERT_ITEM, rows[same:])
+
+
+def _insert_lines(rows: list[dict[str, object]]) -> Callable[[Connection], None]:
+    def work(connection: Connection) -> None:
+        connection.execute(_INSERT_LINE, rows[0] if len(rows) == 1 else rows)
+
+    return work
 
 
 def _item_values(meeting_id: int, position: int, item: Item) -> dict[str, object]:
@@ -186,10 +251,8 @@ class MeetingStore:
         Storing the very same line again is a success: that is a retry after a commit whose
         answer was lost when the database went away."""
         try:
-            # Through the store's own line writer: this is on every reply's path (see linewriter).
-            # One statement built once, parameters apart: `insert().values(**row)` built and
-            # cache-keyed a new statement per line, half of this method's time (py-spy, bench/).
-            await self.writer.insert(_INSERT_LINE, [_line_values(meeting_id, line)])
+            # Through the store's own writer: this is on every reply's path (see linewriter).
+            await self.writer.run(_insert_lines([_line_values(meeting_id, line)]))
         except IntegrityError:
             async with self._session() as session:
                 existing = await session.scalar(
@@ -202,21 +265,44 @@ class MeetingStore:
             raise
         return True
 
-    @translate_outages
     async def append_lines(self, meeting_id: int, lines: Sequence[Line]) -> int:
-        """Store consecutive lines in one transaction (a group commit); returns how many were
-        new. A clash among them (a retry after a lost commit answer, a redelivered event) falls
-        back to storing them one by one, which sorts those out."""
-        if len(lines) == 1:
-            return int(await self.append_line(meeting_id, lines[0]))
+        """Store consecutive lines of a meeting in one unit of work; returns how many were new."""
+        return await self.write([(meeting_id, line) for line in lines])
+
+    @translate_outages
+    async def write(
+        self, lines: Sequence[tuple[int, Line]], states: Sequence[tuple[Meeting, bool]] = ()
+    ) -> int:
+        """The group commit: lines (meeting id, line) of any meetings, then the state of
+        meetings (see save_state; `True` when the items changed), in one unit of work. Returns
+        how many lines were new. A clash among the lines (a retry after a lost commit answer, a
+        redelivered event) falls back to storing them one by one, which sorts those out."""
+        rows = [_line_values(meeting_id, line) for meeting_id, line in lines]
+        plans = [self._plan_state(meeting, items) for meeting, items in states]
+
+        def work(connection: Connection) -> None:
+            if rows:
+                _insert_lines(rows)(connection)
+            for plan in plans:
+                _write_state(connection, plan)
+
         try:
-            await self.writer.insert(_INSERT_LINE, [_line_values(meeting_id, line) for line in lines])
+            await self.writer.run(work)
+            stored = len(rows)
         except IntegrityError:
+            # Nothing of it was kept: the lines failed first, as one statement.
             stored = 0
-            for line in lines:
+            for meeting_id, line in lines:
                 stored += await self.append_line(meeting_id, line)
-            return stored
-        return len(lines)
+
+            def states_only(connection: Connection) -> None:
+                for plan in plans:
+                    _write_state(connection, plan)
+
+            await self.writer.run(states_only)
+        for plan in plans:
+            self._committed(plan)
+        return stored
 
     @translate_outages
     async def lines(self, meeting_id: int) -> list[Line]:
@@ -228,11 +314,12 @@ class MeetingStore:
             )
             return [_line(row) for row in result]
 
-    @translate_outages
     async def save_state(self, meeting: Meeting, *, items: bool) -> None:
-        """Update the queryable projection of a meeting's state (its lines stay the truth).
+        """Update the queryable projection of a meeting's state (its lines stay the truth)."""
+        await self.write((), [(meeting, items)])
 
-        Items are rewritten from the first one that differs from what this store last
+    def _plan_state(self, meeting: Meeting, items: bool) -> _StateWrite:
+        """Items are rewritten from the first one that differs from what this store last
         committed for the meeting: usually just the new last item. Rewriting all of them on
         every #info made a long meeting quadratic (1,000 items rewritten per item; the ORM
         bulk insert showed in py-spy while logging). Without a trusted copy (first save since
@@ -240,51 +327,35 @@ class MeetingStore:
         if meeting.id is None:
             raise ValueError("meeting has no id")
         meeting_id = meeting.id
+        values: dict[str, object] = {
+            "name": meeting.name,
+            "title": meeting.title,
+            "ended_at": meeting.ended_at,
+            "restricted": meeting.restricted,
+            "owner_key": meeting.owner_key,
+            "owner_nick": meeting.owner_nick,
+        }
+        if not items:
+            return _StateWrite(meeting_id, values, None, None, 0)
         rows = [_item_values(meeting_id, position, item) for position, item in enumerate(meeting.items)]
-        saved = self._saved_items.pop(meeting_id, None) if items else None
+        # Taken out until the write succeeds: a failure leaves no copy, so the next save
+        # rewrites all.
+        saved = self._saved_items.pop(meeting_id, None)
         same = 0
         if saved is not None:
             for old, new in zip(saved, rows, strict=False):
                 if old != new:
                     break
                 same += 1
-        async with self._engine.begin() as connection:
-            await connection.execute(
-                update(MeetingRow)
-                .where(MeetingRow.id == meeting_id)
-                .values(
-                    name=meeting.name,
-                    title=meeting.title,
-                    ended_at=meeting.ended_at,
-                    restricted=meeting.restricted,
-                    owner_key=meeting.owner_key,
-                    owner_nick=meeting.owner_nick,
-                )
-            )
-            if items:
-                if saved is not None:
-                    # Another process may have written them meanwhile (a fail-over and back):
-                    # a copy that no longer matches the table's count and last line is not used.
-                    count, last = (
-                        await connection.execute(
-                            select(func.count(), func.max(ItemRow.line_seq)).where(
-                                ItemRow.meeting_id == meeting_id
-                            )
-                        )
-                    ).one()
-                    if count != len(saved) or (saved and last != saved[-1]["line_seq"]):
-                        saved, same = None, 0
-                if saved is None or len(saved) > same:
-                    await connection.execute(
-                        delete(ItemRow).where(ItemRow.meeting_id == meeting_id, ItemRow.position >= same)
-                    )
-                if rows[same:]:
-                    await connection.execute(_INSERT_ITEM, rows[same:])
-        if items:
-            # Only after the commit: a failure leaves no copy, so the next save rewrites all.
-            self._saved_items[meeting_id] = rows
-            if meeting.ended_at is not None:
-                del self._saved_items[meeting_id]  # ended: keep no memory per finished meeting
+        return _StateWrite(meeting_id, values, rows, saved, same)
+
+    def _committed(self, plan: _StateWrite) -> None:
+        if plan.items is None:
+            return
+        if plan.values["ended_at"] is None:
+            self._saved_items[plan.meeting_id] = plan.items
+        else:
+            self._saved_items.pop(plan.meeting_id, None)  # ended: keep no memory per finished meeting
 
     @translate_outages
     async def meetings_in(self, room: RoomRef) -> list[MeetingHeader]:
