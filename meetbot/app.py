@@ -240,6 +240,8 @@ class App:
     def submit(self, message: MessageIn) -> Handled:
         """What adapters call: a bridge's copies and echoes stop here, lines of a bridged place
         go on under its canonical room, everything else to the dispatcher unchanged."""
+        if not self.bridges:
+            return self.dispatcher.submit(message)  # no bridged places: the usual case, every line
         decision = self.bridges.decide(message)
         if decision.message is None:
             log.debug("dropped a line in %s/%s: %s", message.room.network, message.room.room, decision.reason)

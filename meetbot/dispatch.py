@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from meetbot.events import MessageIn, RoomRef
-from meetbot.logs import log_context
+from meetbot.logs import set_meeting_id, set_room
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +44,20 @@ class Dispatcher:
         return handled
 
     async def _work(self, room: RoomRef, queue: asyncio.Queue[Entry]) -> None:
+        set_room(room.network, room.room)  # this task's own context: every record names the room
         while True:
             message, handled = await queue.get()
             durable: Durable = None
-            # Per line, not per worker: a meeting id set while handling one line ends with it.
-            with log_context(network=room.network, room=room.room):
-                try:
-                    durable = await self._handler(message)
-                except Exception:
-                    # One bad line must not stop the room: log it and go on with the next.
-                    log.exception("handling a line in %s/%s failed", room.network, room.room)
-                finally:
-                    if not handled.done():
-                        handled.set_result(durable)
-                    queue.task_done()
+            try:
+                durable = await self._handler(message)
+            except Exception:
+                # One bad line must not stop the room: log it and go on with the next.
+                log.exception("handling a line in %s/%s failed", room.network, room.room)
+            finally:
+                set_meeting_id(None)  # a meeting id set while handling one line ends with it
+                if not handled.done():
+                    handled.set_result(durable)
+                queue.task_done()
 
     @property
     def waiting(self) -> int:

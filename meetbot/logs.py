@@ -55,6 +55,13 @@ def log_context(
         _network.reset(network_token)
 
 
+def set_room(network: str, room: str) -> None:
+    """Name the room for everything the current task logs from now on (a room's worker: it
+    runs in a context of its own, so this costs nothing per line, unlike log_context)."""
+    _network.set(network)
+    _room.set(room)
+
+
 def set_meeting_id(meeting_id: int | None) -> None:
     """Name the meeting for the rest of the current log context (for code that learns the
     meeting only while handling a line; the enclosing log_context undoes it at its end)."""

@@ -129,6 +129,17 @@ _DELETE_ITEMS_FROM = delete(ItemRow).where(
 
 
 @dataclass(slots=True)
+class _SavedItems:
+    """The item rows last committed for a meeting, with the items and texts they were made
+    from: an item is unchanged while it is the same object with the same text (the engine only
+    ever edits an item's text), which is cheap to check on every save."""
+
+    rows: list[dict[str, object]]
+    items: list[Item]
+    texts: list[str]
+
+
+@dataclass(slots=True)
 class _StateWrite:
     """A meeting's state projection, as it is to be written (prepared on the event loop)."""
 
@@ -137,6 +148,7 @@ class _StateWrite:
     items: list[dict[str, object]] | None  # every item row, when the items changed
     saved: list[dict[str, object]] | None  # the item rows last committed, if trusted
     same: int  # how many leading items of `saved` are unchanged
+    made_from: _SavedItems | None = None  # what to remember once committed
 
 
 def _write_state(connection: Connection, state: _StateWrite) -> None:
@@ -182,7 +194,7 @@ class MeetingStore:
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         # meeting id -> the item rows last committed by this store (see save_state)
-        self._saved_items: dict[int, list[dict[str, object]]] = {}
+        self._saved_items: dict[int, _SavedItems] = {}
         self._writer: LineWriter | None = None
 
     @property
@@ -337,23 +349,28 @@ class MeetingStore:
         }
         if not items:
             return _StateWrite(meeting_id, values, None, None, 0)
-        rows = [_item_values(meeting_id, position, item) for position, item in enumerate(meeting.items)]
+        items_now = list(meeting.items)
         # Taken out until the write succeeds: a failure leaves no copy, so the next save
         # rewrites all.
         saved = self._saved_items.pop(meeting_id, None)
         same = 0
         if saved is not None:
-            for old, new in zip(saved, rows, strict=False):
-                if old != new:
+            for old, text, item in zip(saved.items, saved.texts, items_now, strict=False):
+                if old is not item or text != item.text:
                     break
                 same += 1
-        return _StateWrite(meeting_id, values, rows, saved, same)
+        rows = (saved.rows[:same] if saved is not None else []) + [
+            _item_values(meeting_id, position, item)
+            for position, item in enumerate(items_now[same:], start=same)
+        ]
+        made_from = _SavedItems(rows, items_now, [item.text for item in items_now])
+        return _StateWrite(meeting_id, values, rows, saved.rows if saved else None, same, made_from)
 
     def _committed(self, plan: _StateWrite) -> None:
-        if plan.items is None:
+        if plan.made_from is None:
             return
         if plan.values["ended_at"] is None:
-            self._saved_items[plan.meeting_id] = plan.items
+            self._saved_items[plan.meeting_id] = plan.made_from
         else:
             self._saved_items.pop(plan.meeting_id, None)  # ended: keep no memory per finished meeting
 

@@ -664,7 +664,9 @@ class IrcAdapter:
         tags: dict[str, str],
         *,
         backfilled: bool = False,
+        said_at: datetime | None = None,
     ) -> None:
+        """`said_at`: the line's server time when the caller has read it already."""
         # A member's status now says nothing about when a replayed line was said.
         standing = Standing.NONE if backfilled else self._standing(channel, sender.nick)
         self._submit(
@@ -672,7 +674,7 @@ class IrcAdapter:
                 room=RoomRef(self.network, self._channel_name(channel)),
                 sender=sender,
                 text=text,
-                at=server_time(tags) or self._clock.now(),
+                at=said_at or server_time(tags) or self._clock.now(),
                 kind=kind,
                 native_id=tags.get("msgid") or None,
                 from_self=self._me(sender.nick),
@@ -714,7 +716,8 @@ class IrcAdapter:
         if not self._in(event.target) or not event.arguments:
             return
         tags = tags_of(event.tags)
-        backfilled = self._is_history(event.target, tags)
+        said_at = server_time(tags)
+        backfilled = self._is_history(event.target, tags, said_at)
         nick = event.source.nick
         if backfilled:
             # Replays often lack the account tag (InspIRCd's +H does not keep it): only a tag
@@ -722,12 +725,11 @@ class IrcAdapter:
             sender = Identity(self.network, nick, tags.get("account") or None)
         else:
             sender = self._identity(nick, tags)
-        said_at = server_time(tags)
         if said_at is not None:
             folded = irc_fold(event.target)
             self._heard_until[folded] = max(said_at, self._heard_until.get(folded, said_at))
         text = strip_formatting(event.arguments[0])
-        self._emit(event.target, sender, text, kind, tags, backfilled=backfilled)
+        self._emit(event.target, sender, text, kind, tags, backfilled=backfilled, said_at=said_at)
 
     def _on_ctcp(self, conn: Any, event: Any) -> None:
         if not event.arguments or self._me(event.source.nick):
@@ -739,7 +741,7 @@ class IrcAdapter:
             self._queue.push(Queued("NOTICE", event.source.nick, answer))
             self._wake.set()
 
-    def _is_history(self, channel: str, tags: dict[str, str]) -> bool:
+    def _is_history(self, channel: str, tags: dict[str, str], said_at: datetime | None) -> bool:
         """Lines a server replays (InspIRCd +H on join, ZNC playback, our CHATHISTORY request)
         describe the past: they go to the core as backfill, which logs what it missed and never
         runs them (an old #startmeeting or #endmeeting must not act). Known by their batch, or
@@ -747,7 +749,7 @@ class IrcAdapter:
         if self._batches.get(tags.get("batch", "")) in HISTORY_BATCHES:
             self._backfilled += 1
             return True
-        joined_at, said_at = self._joined_at.get(irc_fold(channel)), server_time(tags)
+        joined_at = self._joined_at.get(irc_fold(channel))
         if joined_at is not None and said_at is not None and said_at < joined_at - HISTORY_SLACK:
             self._backfilled += 1
             return True

@@ -4,6 +4,7 @@ case mapping, line budgets and the reconnect schedule."""
 from __future__ import annotations
 
 import base64
+import functools
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -42,9 +43,11 @@ def server_time(tags: Mapping[str, str]) -> datetime | None:
     if not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value)  # Python 3.11 reads the `Z` suffix itself
     except ValueError:
         return None
+    if parsed.tzinfo is UTC:
+        return parsed  # the usual case, on every line
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -61,6 +64,7 @@ def chathistory_after(channel: str, since: datetime, limit: int) -> str:
 _RFC1459 = str.maketrans("[]\\~", "{}|^")
 
 
+@functools.lru_cache(maxsize=4096)  # a few names, folded several times on every line
 def irc_fold(name: str) -> str:
     """Compare nicks and channels the way the server does (rfc1459: `[` equals `{`)."""
     return name.lower().translate(_RFC1459)

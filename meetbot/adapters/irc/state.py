@@ -80,6 +80,8 @@ class Tracker:
 
     def set_account(self, nick: str, account: str | None) -> None:
         folded = irc_fold(nick)
+        if folded in self.accounts and self.accounts[folded] == account:
+            return  # as known: the usual case, on every tagged line (the loop below is per channel)
         self.accounts[folded] = account
         for state in self.channels.values():
             member = state.members.get(folded)

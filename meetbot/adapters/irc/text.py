@@ -16,6 +16,8 @@ _FORMATTING = re.compile(
 
 def strip_formatting(text: str) -> str:
     """The words without their colours: what a reader of the minutes or log should see."""
+    if text.isprintable():
+        return text  # no control codes at all: most lines, and much cheaper to tell than to scan
     return _FORMATTING.sub("", text)
 
 
