@@ -17,6 +17,7 @@ durable to put them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 from collections import deque
@@ -28,7 +29,11 @@ from meetbot.storage.meetings import MeetingStore, StorageUnavailableError
 
 log = logging.getLogger(__name__)
 
-BATCH_LINES = 500  # lines of one meeting per transaction at most
+BATCH_LINES = 500  # lines per transaction at most
+# How long queued writes may wait for more to join them when nobody waits for them: the bot's
+# reply line then goes in one transaction with the next command's line (which arrives within a
+# round trip) instead of holding the connection just as that command needs it.
+GATHER_SECONDS = 0.003
 
 
 @dataclass
@@ -73,6 +78,9 @@ class WriteBehind:
         self._has_room.set()
         self._flusher: asyncio.Task[None] | None = None
         self._said_full = False
+        # The newest write someone waits for: the flusher does not gather while it is queued.
+        self._awaited: _Write | None = None
+        self._hurry = asyncio.Event()
 
     @property
     def outage(self) -> bool:
@@ -95,6 +103,7 @@ class WriteBehind:
         write = _AppendLine(line)
         self._enqueue(meeting_id, write)
         if durable:
+            self._await(write)
             await self._settled(write)
         return True
 
@@ -128,6 +137,7 @@ class WriteBehind:
     async def flushed(self) -> None:
         waiter = self.written()
         if waiter is not None:
+            self._await(self._queue[-1][1])
             await asyncio.shield(waiter)
 
     async def close(self, grace: float) -> None:
@@ -176,6 +186,18 @@ class WriteBehind:
             self._has_room.clear()
             await self._has_room.wait()
 
+    def _await(self, write: _Write) -> None:
+        self._awaited = write
+        self._hurry.set()
+
+    async def _gather(self) -> None:
+        """Let more writes join the next batch, unless someone waits for a queued one."""
+        if self._outage or (self._awaited is not None and not self._awaited.done.done()):
+            return
+        self._hurry.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._hurry.wait(), GATHER_SECONDS)
+
     def _enqueue(self, meeting_id: int, write: _Write) -> None:
         self._queue.append((meeting_id, write))
         if self._flusher is None or self._flusher.done():
@@ -203,6 +225,7 @@ class WriteBehind:
         delays = itertools.chain(self._retry_delays, itertools.repeat(self._retry_delays[-1]))
         recovered = 0
         while self._queue:
+            await self._gather()
             batch = self._next_batch()
             try:
                 await self._run(batch)
