@@ -9,30 +9,24 @@ import logging
 import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meetbot import __version__
-from meetbot.adapters.base import Adapter
-from meetbot.adapters.console import CONSOLE_HELP, ConsoleAdapter
-from meetbot.adapters.factory import UnsupportedNetworkError, build_adapters
-from meetbot.app import App, build_app
-from meetbot.clock import SystemClock
-from meetbot.config import ConfigError, Settings, check_config, load_schedules, load_settings
-from meetbot.logparse import date_from_name
-from meetbot.logs import configure_logging
 from meetbot.meeting_cli import register as register_meeting
-from meetbot.meeting_cli import run as run_meeting
-from meetbot.registry import PluginLoadError
-from meetbot.replay import IN_MEMORY, replay_log
 from meetbot.schedule_cli import register as register_schedule
-from meetbot.schedule_cli import run as run_schedule
-from meetbot.storage import migrate
-from meetbot.storage.database import SchemaOutOfDateError, create_engine
-from meetbot.storage.meetings import StorageUnavailableError
-from meetbot.watch import FileWatcher
-from meetbot.web.server import beside_bot
-from meetbot.web.server import serve as serve_web
+
+if TYPE_CHECKING:
+    from meetbot.adapters.base import Adapter
+    from meetbot.app import App
+    from meetbot.config import Settings
+
+# Start-up time matters (the bot should be on its networks a moment after it is started, and
+# `meetbot --help` should answer at once): each command imports what it uses in its handler, so
+# none pays for the web server, Matrix, the database or the schedule tools it does not touch.
+# ruff: noqa: PLC0415
 
 DEFAULT_CONFIG = Path("meetbot.yaml")
 WATCH_EVERY = 30.0  # seconds between looks at the config files
@@ -87,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument(
         "--database",
-        default=IN_MEMORY,
+        default=None,  # in memory (replay.IN_MEMORY): resolved by the handler, which imports replay
         help="database URL to store the replayed meeting in (default: in memory)",
     )
     register_schedule(commands)
@@ -108,6 +102,10 @@ def _print(text: str) -> None:
 
 
 async def _console(settings: Settings, channel: str, nick: str, network: str) -> None:
+    from meetbot.adapters.console import CONSOLE_HELP, ConsoleAdapter
+    from meetbot.app import build_app
+    from meetbot.clock import SystemClock
+
     adapter = ConsoleAdapter(
         _stdin_lines(), _print, SystemClock(), channel=channel, nick=nick, network=network
     )
@@ -123,6 +121,9 @@ def _run(settings: Settings, config: Path | None) -> int:
         _print("-- no networks configured: running a local console (see config.example.yaml to add some)")
         asyncio.run(_console(settings, "#meetbot-test", "alice", "console"))
         return 0
+    from meetbot.adapters.factory import UnsupportedNetworkError, build_adapters
+    from meetbot.clock import SystemClock
+
     try:
         adapters = build_adapters(settings.networks, SystemClock(), version=__version__)
     except UnsupportedNetworkError as error:
@@ -134,6 +135,8 @@ def _run(settings: Settings, config: Path | None) -> int:
 
 
 async def _serve(settings: Settings, adapters: Sequence[Adapter], config: Path | None) -> None:
+    from meetbot.app import build_app
+
     app = await build_app(settings, adapters)
     main_task = asyncio.current_task()
     assert main_task is not None
@@ -156,14 +159,25 @@ async def _serve(settings: Settings, adapters: Sequence[Adapter], config: Path |
     try:
         with contextlib.suppress(asyncio.CancelledError):
             # With `web:` in the config the bot serves the web archive too, stopping with it.
-            async with beside_bot(settings, app.database, app.service.engine, app):
+            async with _beside_bot(settings, app):
                 await app.run()
     finally:
         for task in background:
             task.cancel()
 
 
+def _beside_bot(settings: Settings, app: App) -> AbstractAsyncContextManager[None]:
+    if settings.web is None:
+        # Nothing to serve: importing the site (aiohttp) would only delay joining the networks.
+        return contextlib.nullcontext()
+    from meetbot.web.server import beside_bot
+
+    return beside_bot(settings, app.database, app.service.engine, app)
+
+
 def _serve_web(args: argparse.Namespace, settings: Settings) -> int:
+    from meetbot.web.server import serve as serve_web
+
     host = args.host or (settings.web.host if settings.web else "127.0.0.1")
     port = args.port if args.port is not None else (settings.web.port if settings.web else 8080)
     with contextlib.suppress(KeyboardInterrupt):
@@ -174,6 +188,8 @@ def _serve_web(args: argparse.Namespace, settings: Settings) -> int:
 async def _reload(app: App, path: Path) -> None:
     """SIGHUP or a changed file: read the config again and replan. A broken file is reported
     and the running schedules stay; nothing else is reloaded (networks need a restart)."""
+    from meetbot.config import ConfigError, load_schedules, load_settings
+
     try:
         schedules = load_schedules(load_settings(path))
     except ConfigError as error:
@@ -184,6 +200,8 @@ async def _reload(app: App, path: Path) -> None:
 
 
 async def _watch(app: App, path: Path, settings: Settings) -> None:
+    from meetbot.watch import FileWatcher
+
     watched = [path] + ([settings.schedules.dir] if settings.schedules.dir else [])
     watcher = FileWatcher(watched)
     while True:
@@ -193,6 +211,8 @@ async def _watch(app: App, path: Path, settings: Settings) -> None:
 
 
 def _config_check(path: Path | None) -> int:
+    from meetbot.config import check_config
+
     target = path or DEFAULT_CONFIG
     issues = check_config(target)
     for issue in issues:
@@ -204,6 +224,9 @@ def _config_check(path: Path | None) -> int:
 
 
 async def _db_upgrade(settings: Settings) -> None:
+    from meetbot.storage import migrate
+    from meetbot.storage.database import create_engine
+
     database = create_engine(settings.database.url)
     try:
         await migrate.upgrade(database)
@@ -214,6 +237,9 @@ async def _db_upgrade(settings: Settings) -> None:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from meetbot.logparse import date_from_name
+    from meetbot.replay import IN_MEMORY, replay_log
+
     log_path: Path = args.log
     if not log_path.is_file():
         print(f"meetbot replay: {log_path}: no such file", file=sys.stderr)
@@ -233,7 +259,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             day=day,
             settings=settings,
             publish_dir=args.publish_dir or settings.publish.dir,
-            database_url=args.database,
+            database_url=IN_MEMORY if args.database is None else args.database,
         )
     )
     for path in result.written:
@@ -248,12 +274,34 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from meetbot.config import ConfigError
+
     try:
         if args.command == "config":
             return _config_check(args.config)
         if args.command == "schedule":
+            from meetbot.schedule_cli import run as run_schedule
+
             return run_schedule(args)
+        return _with_database(args)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _with_database(args: argparse.Namespace) -> int:
+    """The commands that load plugins or open the database, and the two ways that can fail."""
+    from meetbot.config import load_settings
+    from meetbot.logs import configure_logging
+    from meetbot.registry import PluginLoadError
+    from meetbot.storage.database import SchemaOutOfDateError
+
+    try:
         if args.command == "meeting":
+            from meetbot.meeting_cli import run as run_meeting
+
             return run_meeting(args)
         settings = load_settings(args.config)
         configure_logging(settings)
@@ -263,6 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_console(settings, args.channel, args.nick, args.network))
             return 0
         if args.command == "db":
+            from meetbot.storage.meetings import StorageUnavailableError
+
             try:
                 asyncio.run(_db_upgrade(settings))
             except StorageUnavailableError as error:
@@ -273,14 +323,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _replay(args, settings)
         if args.command == "serve":
             return _serve_web(args, settings)
-    except ConfigError as error:
-        print(error, file=sys.stderr)
-        return 2
     except (SchemaOutOfDateError, PluginLoadError) as error:
         print(f"meetbot: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
     raise AssertionError(f"unhandled command {args.command}")
 
 

@@ -15,13 +15,20 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from meetbot.app import App, build_app
 from meetbot.clock import SystemClock
-from meetbot.config import Settings, load_settings
-from meetbot.domain.model import Line, Meeting, normalize_name
+from meetbot.domain.model import Line, normalize_name
 from meetbot.events import LineKind
-from meetbot.publish.archive import when
+
+if TYPE_CHECKING:
+    from meetbot.app import App
+    from meetbot.config import Settings
+    from meetbot.domain.model import Meeting
+
+# register() runs for every `meetbot` command, `--help` included: the bot's wiring (the app,
+# the database, the archive) is imported only once a `meeting` action runs.
+# ruff: noqa: PLC0415
 
 FIXABLE = (LineKind.SAY, LineKind.ACTION, LineKind.NOTICE)
 
@@ -64,10 +71,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run(args: argparse.Namespace) -> int:
     """Run `meetbot meeting ...`; ConfigError propagates to the caller, which reports it."""
+    from meetbot.config import load_settings
+
     return asyncio.run(_run(args, load_settings(args.config)))
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from meetbot.app import build_app
+
     # The bot's own wiring (engine, plugins, publisher, archive) without any network.
     app = await build_app(settings, [])
     try:
@@ -98,6 +109,8 @@ async def _rebuild(app: App, meeting_id: int) -> Meeting | None:
 
 
 async def _list(app: App, team: str | None, limit: int) -> int:
+    from meetbot.publish.archive import when
+
     for summary, restricted in await app.database.admin.meetings(team=team, limit=limit):
         state = "open" if summary.ended_at is None else "ended"
         flags = " restricted" if restricted else ""
@@ -109,6 +122,8 @@ async def _list(app: App, team: str | None, limit: int) -> int:
 
 
 async def _show(app: App, meeting_id: int) -> int:
+    from meetbot.publish.archive import when
+
     meeting = await _rebuild(app, meeting_id)
     if meeting is None:
         return _fail(f"no meeting {meeting_id}")

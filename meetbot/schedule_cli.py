@@ -11,25 +11,18 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from meetbot.clock import Clock, SystemClock
-from meetbot.config import load_settings
-from meetbot.config.issues import ConfigIssue
-from meetbot.config.schedule_files import Schedules, load_schedules, read_series_dir, read_series_file
-from meetbot.schedule import (
-    Notice,
-    Occurrence,
-    Series,
-    WeekParity,
-    describe,
-    find_conflicts,
-    occurrences,
-    rule_dates,
-)
-from meetbot.schedule_ics import write_calendars
+
+if TYPE_CHECKING:
+    from meetbot.config.issues import ConfigIssue
+    from meetbot.config.schedule_files import Schedules
+    from meetbot.schedule import Notice, Occurrence, Series
+
+# register() runs for every `meetbot` command, `meetbot run` and `--help` included: what the
+# actions need (the config, the schedule engine, icalendar) is imported by the actions.
+# ruff: noqa: PLC0415
 
 LIST_DAYS = 28
 CHECK_DAYS = 548  # about 18 months: long enough to cross a year end and both DST changes twice
@@ -73,6 +66,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run(args: argparse.Namespace, clock: Clock | None = None) -> int:
     """Run `meetbot schedule ...`; ConfigError propagates to the caller, which reports it."""
+    from meetbot.config import load_schedules, load_settings
+
     now = (clock or SystemClock()).now().astimezone(UTC)
     today = now.date()
     if args.schedule_command == "import":
@@ -91,6 +86,8 @@ def run(args: argparse.Namespace, clock: Clock | None = None) -> int:
         return _list(schedules, start, end, args.team, args.format)
     if args.schedule_command == "check":
         return _check(schedules, start, end)
+    from meetbot.schedule_ics import write_calendars
+
     _warn(schedules.advisories(start, end))
     for path in write_calendars(schedules.series, args.output, start_day, now):
         print(path)
@@ -144,6 +141,8 @@ def occurrence_json(occurrence: Occurrence) -> dict[str, Any]:
 
 
 def _list(schedules: Schedules, start: datetime, end: datetime, team: str | None, form: str) -> int:
+    from meetbot.schedule import occurrences
+
     if team is not None and schedules.team(team) is None:
         known = ", ".join(sorted(series.team for series in schedules.series)) or "none"
         print(f"meetbot schedule: no series {team!r} (known: {known})", file=sys.stderr)
@@ -159,6 +158,8 @@ def _list(schedules: Schedules, start: datetime, end: datetime, team: str | None
 
 
 def _check(schedules: Schedules, start: datetime, end: datetime) -> int:
+    from meetbot.schedule import find_conflicts
+
     _warn(schedules.advisories(start, end))
     conflicts = find_conflicts(schedules.series, start, end)
     for conflict in conflicts:
@@ -176,6 +177,8 @@ def _check(schedules: Schedules, start: datetime, end: datetime) -> int:
 
 
 def _summary(series: Series) -> str:
+    from meetbot.schedule import describe
+
     parts = []
     for slot in series.slots:
         places = ",".join(f"{p}" + (f"@{p.network}" if p.network else "") for p in slot.places)
@@ -186,6 +189,9 @@ def _summary(series: Series) -> str:
 
 
 def _normalized(series: Series, as_cadence_from: date | None) -> dict[str, Any]:
+    from meetbot.config.schedule_files import read_series_file
+    from meetbot.schedule import WeekParity, rule_dates
+
     config, _, _ = read_series_file(Path(series.source))
     assert config is not None  # only called for files that loaded
     data = config.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
@@ -206,6 +212,10 @@ def _normalized(series: Series, as_cadence_from: date | None) -> dict[str, Any]:
 
 
 def _import(args: argparse.Namespace, today: date) -> int:
+    import yaml
+
+    from meetbot.config.schedule_files import Schedules, read_series_dir
+
     directory: Path = args.directory
     if (directory / "meetings").is_dir():
         directory = directory / "meetings"  # the repository root

@@ -7,11 +7,12 @@ Takes the config models structurally (adapters may not import meetbot.config): a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
-from meetbot.adapters.base import Adapter
-from meetbot.adapters.irc import IrcAdapter, IrcConfig
-from meetbot.clock import Clock
+if TYPE_CHECKING:
+    from meetbot.adapters.base import Adapter
+    from meetbot.adapters.irc import IrcConfig
+    from meetbot.clock import Clock
 
 
 class NetworkConfig(Protocol):
@@ -36,9 +37,16 @@ def build_adapters(networks: Sequence[NetworkConfig], clock: Clock, *, version: 
         if network.type == "matrix":
             adapters.append(build_matrix_adapter(network))
             continue
-        # The config schema validated every field IrcConfig names; the cast only tells mypy.
-        adapters.append(IrcAdapter(cast(IrcConfig, network), clock, version=version))
+        adapters.append(build_irc_adapter(network, clock, version=version))
     return adapters
+
+
+def build_irc_adapter(network: NetworkConfig, clock: Clock, *, version: str) -> Adapter:
+    # Imported here, like matrix-nio below: a Matrix-only deployment need not load jaraco irc.
+    from .irc import IrcAdapter  # noqa: PLC0415
+
+    # The config schema validated every field IrcConfig names; the cast only tells mypy.
+    return IrcAdapter(cast("IrcConfig", network), clock, version=version)
 
 
 def build_matrix_adapter(network: NetworkConfig) -> Adapter:
