@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from meetbot.domain.attribution import is_matrix_user_id
 from meetbot.domain.votes import Vote, VoteRules
 from meetbot.events import Identity, LineKind, RoomRef
 
@@ -111,19 +112,42 @@ class Meeting:
         """The identity behind a nick: whoever last used it here (or was present at the start),
         else the bare nick. A bare-nick identity (`network:~nick`) only ever matches someone
         speaking without an account under that nick, so naming an absent nick can't hand
-        rights to an account holder who later takes it."""
+        rights to an account holder who later takes it.
+
+        A Matrix user id (`@bob:example.org`, also what a mention becomes) is that account,
+        never looked up as a nick: a display name can be set to anything, someone else's id too."""
+        if is_matrix_user_id(nick):
+            return self._account_key(nick)
         return self.roster.get(nick.casefold()) or Identity(self.room.network, nick).key
+
+    def _account_key(self, user_id: str) -> str:
+        # Seen here, the account's key says its network (a bridged place's canonical room is
+        # the IRC side's, its Matrix people are on another network); else this room's network.
+        for key in (*self.chairs, *self.people, *self.roster.values()):
+            if key.partition(":")[2] == user_id:
+                return key
+        return Identity(self.room.network, user_id, account=user_id).key
+
+    def _matrix_accounts(self) -> list[str]:
+        bots = {key for key, person in self.people.items() if person.is_bot}
+        keys = (key for key in (*self.people, *self.chairs, *self.roster.values()) if key not in bots)
+        accounts = (key.partition(":")[2] for key in keys)
+        return list(dict.fromkeys(account for account in accounts if is_matrix_user_id(account)))
 
     def attendee_nicks(self) -> list[str]:
         """Everyone who can own an action: speakers, `#nick` additions, chairs, and (unlike
-        MeetBot, which could not know) whoever was in the room, silent or not; not the bot."""
+        MeetBot, which could not know) whoever was in the room, silent or not; not the bot.
+        Matrix people also by their user id."""
         seen: dict[str, str] = {}
         for person in self.people.values():
             if not person.is_bot:
                 seen.setdefault(person.nick.casefold(), person.nick)
         for nick in [*self.chairs.values(), *self.present.values()]:
             seen.setdefault(nick.casefold(), nick)
-        return list(seen.values())
+        # Matrix people by id too, so `#action @bob:example.org ...` finds its owner; kept apart
+        # from the nicks, as a display name may spell someone else's id.
+        names = list(seen.values())
+        return names + [user_id for user_id in self._matrix_accounts() if user_id not in names]
 
     def people_present(self) -> list[Person]:
         """MeetBot's "People present (lines said)": most lines first; a `#nick` entry that later

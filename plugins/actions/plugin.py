@@ -4,10 +4,10 @@ when it ends they are stored with an id and owners resolved to identities, and f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from meetbot.commands import split_nicks
-from meetbot.domain.attribution import owners_in
+from meetbot.domain.attribution import is_matrix_user_id, owners_in
 from meetbot.domain.model import Meeting
 from meetbot.domain.team import ActionItem, ActionStatus, NewAction, Owner
 from meetbot.events import Identity
@@ -46,12 +46,7 @@ class ActionsPlugin(Plugin):
         if as_team:
             ctx.reply(f"Open action items of {wanted.casefold()}: {describe(as_team)}")
             return
-        if ctx.private and not ctx.args.strip():
-            key = ctx.sender_key
-        elif ctx.meeting is not None:
-            key = ctx.meeting.identity_of(wanted)
-        else:
-            key = Identity(ctx.room.network, wanted).key
+        key = ctx.sender_key if ctx.private and not ctx.args.strip() else _named(ctx, wanted)
         folded = wanted.casefold()
         mine = [
             item
@@ -94,12 +89,7 @@ class ActionsPlugin(Plugin):
         )
         if item is None:
             return
-        owners = tuple(
-            Owner(
-                ctx.meeting.identity_of(nick) if ctx.meeting else Identity(ctx.room.network, nick).key, nick
-            )
-            for nick in nicks
-        )
+        owners = _distinct(Owner(_named(ctx, nick), nick) for nick in nicks)
         changed = await team.repo.reassign_action(item.id, owners, _actor(ctx), ctx.at, team.meeting_id)
         ctx.reply(f"#{changed.id} {changed.text} is now {changed.owner_nicks()}'s.")
 
@@ -118,7 +108,7 @@ class ActionsPlugin(Plugin):
                 text=item.text,
                 line_seq=item.line_seq,
                 at=item.at,
-                owners=tuple(
+                owners=_distinct(
                     Owner(meeting.identity_of(nick), nick) for nick in owners_in(item.text, attendees)
                 ),
             )
@@ -162,3 +152,20 @@ class ActionsPlugin(Plugin):
 
 def _actor(ctx: Context) -> Owner:
     return Owner(ctx.sender_key, ctx.nick)
+
+
+def _named(ctx: Context, nick: str) -> str:
+    """The identity a name in a command means: as the meeting resolves it; outside one, a Matrix
+    user id is that account and anything else a bare nick."""
+    if ctx.meeting is not None:
+        return ctx.meeting.identity_of(nick)
+    return Identity(ctx.room.network, nick, account=nick if is_matrix_user_id(nick) else None).key
+
+
+def _distinct(owners: Iterable[Owner]) -> tuple[Owner, ...]:
+    # One person named twice (`@bob:example.org` and his display name, or a `#here` alias and
+    # the nick) owns the item once: storage keeps one owner row per identity.
+    found: dict[str, Owner] = {}
+    for owner in owners:
+        found.setdefault(owner.key, owner)
+    return tuple(found.values())

@@ -13,6 +13,8 @@ from typing import Any
 
 from meetbot.events import Identity, LineKind, MessageIn, RoomRef
 
+from .pills import HTML_FORMAT, with_user_ids
+
 JSON = Mapping[str, Any]
 
 _MEDIA = {
@@ -165,7 +167,7 @@ def _message(event: JSON, content: JSON, sender: str, room: RoomView) -> Message
             text = _body_text(str(new.get("msgtype", msgtype)), new, reply=False)
         else:
             # No m.new_content: all we have is the fallback body, "* new text".
-            text = str(content.get("body", "")).removeprefix("* ")
+            text = with_user_ids(str(content.get("body", "")), _html(content)).removeprefix("* ")
         return _line(event, room, sender, text, LineKind.EDIT, edit_of=original)
     thread = relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
     reply = isinstance(relates.get("m.in_reply_to"), Mapping) and not relates.get("is_falling_back")
@@ -181,13 +183,20 @@ def _message(event: JSON, content: JSON, sender: str, room: RoomView) -> Message
 
 
 def _body_text(msgtype: str, content: JSON, *, reply: bool) -> str:
+    """The line's text: the plain body, a reply's quoted fallback dropped, and each mention pill
+    written as the user id it links to (pills.py says why the id and not the display name)."""
     if msgtype not in _SPEECH:
         return media_placeholder(msgtype, content)
     body = str(content.get("body", ""))
     if reply:
         formatted = content.get("formatted_body")
         body = strip_reply_fallback(body, formatted if isinstance(formatted, str) else None)
-    return body
+    return with_user_ids(body, _html(content))
+
+
+def _html(content: JSON) -> str | None:
+    formatted = content.get("formatted_body")
+    return formatted if content.get("format") == HTML_FORMAT and isinstance(formatted, str) else None
 
 
 def _membership(event: JSON, content: JSON, sender: str, room: RoomView) -> MessageIn | None:
