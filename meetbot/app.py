@@ -90,25 +90,40 @@ class FileMinutesWriter:
         publish = self.settings.publish
         basename = self.basename(meeting)
         links = links_for(basename, publish.base_url)
-        # Rendering a long meeting is CPU work: keep it off the event loop.
         team = await self._team_snapshot(meeting)
-        files = await asyncio.to_thread(
-            render_all,
-            meeting,
-            links,
-            templates_dir=self.settings.templates_dir,
-            generator=GENERATOR,
-            command_prefixes=tuple(self.settings.command_prefixes),
-            team=team,
-        )
+        meeting_id = meeting.id
+        archive = self.archive if meeting_id is not None and not meeting.is_open else None
+        try:
+            listed = None if archive is None or meeting_id is None else await archive.listed(meeting_id)
+            looked_up = True
+        except Exception:
+            log.exception("looking up meeting %s in the archive failed", meeting_id)
+            listed, looked_up = None, False
+        # Rendering a long meeting is CPU work: keep it off the event loop.
+        if archive is not None and listed is not None:
+            # A listed meeting's pages are rendered once, with the archive's navigation, rather
+            # than written plain and then again by the archive.
+            files = await asyncio.to_thread(archive.render_meeting, meeting, links, listed.nav, team=team)
+        else:
+            files = await asyncio.to_thread(
+                render_all,
+                meeting,
+                links,
+                templates_dir=self.settings.templates_dir,
+                generator=GENERATOR,
+                command_prefixes=tuple(self.settings.command_prefixes),
+                team=team,
+            )
         published = await self._publisher.publish(basename, files, restricted=meeting.restricted)
         self.written.extend(published)
-        if self.archive is not None and meeting.id is not None and not meeting.is_open:
+        # Not listed (restricted): nothing public changes. Not known (the look-up failed): the
+        # archive looks again and writes the pages itself.
+        if archive is not None and meeting_id is not None and (listed is not None or not looked_up):
             try:
-                await self.archive.meeting_published(meeting.id, meeting)
+                await archive.meeting_published(meeting_id, meeting, listed=listed)
             except Exception:
                 # The minutes are out; a stale index is worth a log line, not a failed publish.
-                log.exception("updating the archive after meeting %s failed", meeting.id)
+                log.exception("updating the archive after meeting %s failed", meeting_id)
         return published
 
     async def _team_snapshot(self, meeting: Meeting) -> TeamSnapshot | None:

@@ -8,6 +8,11 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import pytest
+
+from meetbot.minutes.view import EXTENSIONS
+from meetbot.publish.archive import Listed, StaticArchive
+from meetbot.publish.files import FileSets, PublishedFile, Publisher
 from meetbot.replay import replay_log
 from tests.test_e2e import audit_html
 from tests.web.conftest import INFRA_2, Seeded, replay, seed
@@ -126,3 +131,66 @@ async def test_a_replay_into_memory_leaves_the_archive_alone(database_url: str, 
     )
     assert (seeded.publish / "infra/2027/infra.2027-02-01-16.00.html").is_file()
     assert index.read_text(encoding="utf-8") == before
+
+
+async def test_a_new_meetings_pages_are_written_once_with_their_navigation(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded = await seed(database_url, tmp_path)
+    writes: list[tuple[str, str]] = []
+    publish_many = Publisher.publish_many
+
+    async def recording(self: Publisher, sets: FileSets, *, restricted: bool = False) -> list[PublishedFile]:
+        writes.extend((str(basename), extension) for basename, files in sets for extension in files)
+        return await publish_many(self, sets, restricted=restricted)
+
+    monkeypatch.setattr(Publisher, "publish_many", recording)
+    await replay(seeded, INFRA_2, day=date(2027, 1, 4), channel="#infra", tmp=tmp_path)
+    new, previous = "infra/2027/infra.2027-01-04-16.00", "infra/2026/infra.2026-11-09-16.00"
+    # Its six files once each (the minutes and log pages not again by the archive), the
+    # neighbour's two pages once for its new "next" link.
+    assert sorted(ext for base, ext in writes if base == new) == sorted(EXTENSIONS)
+    assert sorted(ext for base, ext in writes if base == previous) == [".html", ".log.html"]
+    root = seeded.publish
+    minutes = (root / f"{new}.html").read_text(encoding="utf-8")
+    log = (root / f"{new}.log.html").read_text(encoding="utf-8")
+    for page in (minutes, log):
+        assert '<nav class="crumbs">' in page
+        assert 'href="../../index.html"' in page
+        assert 'href="../2026/infra.2026-11-09-16.00.html" rel="prev" id="prev"' in page
+        assert 'rel="next"' not in page
+        assert '<meta property="og:type" content="article">' in page
+    assert '<meta property="og:title" content="#infra: infra">' in minutes
+    assert '<meta property="og:title" content="#infra: infra (log)">' in log
+    assert minutes.count('<nav class="crumbs">') == 2  # above and below the minutes
+    assert 'href="../2027/infra.2027-01-04-16.00.html" rel="next"' in (
+        root / f"{previous}.log.html"
+    ).read_text(encoding="utf-8")
+
+
+async def test_a_restricted_meeting_keeps_plain_pages(database_url: str, tmp_path: Path) -> None:
+    seeded = await seed(database_url, tmp_path)
+    for extension in (".html", ".log.html"):
+        page = (seeded.publish / f"infra/2026/infra.2026-11-12-10.00{extension}").read_text(encoding="utf-8")
+        assert "<nav" not in page
+        assert "og:" not in page
+
+
+async def test_if_the_archive_look_up_fails_the_archive_writes_the_pages(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded = await seed(database_url, tmp_path)
+    listed = StaticArchive.listed
+    failures: list[int] = []
+
+    async def flaky(self: StaticArchive, meeting_id: int) -> Listed | None:
+        if not failures:
+            failures.append(meeting_id)
+            raise OSError("database away for a moment")
+        return await listed(self, meeting_id)
+
+    monkeypatch.setattr(StaticArchive, "listed", flaky)
+    await replay(seeded, INFRA_2, day=date(2027, 1, 4), channel="#infra", tmp=tmp_path)
+    assert failures
+    page = (seeded.publish / "infra/2027/infra.2027-01-04-16.00.html").read_text(encoding="utf-8")
+    assert 'href="../2026/infra.2026-11-09-16.00.html" rel="prev" id="prev"' in page

@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import textwrap
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,7 +22,16 @@ from hypothesis import strategies as st
 
 from meetbot.domain.model import Item, ItemKind, Line, Meeting, Person
 from meetbot.events import LineKind, RoomRef
-from meetbot.minutes.render import md_escape, md_url, render_all
+from meetbot.minutes.render import (
+    LINES_TEMPLATE,
+    environments,
+    fill,
+    log_html,
+    log_text,
+    md_escape,
+    md_url,
+    render_all,
+)
 from meetbot.minutes.view import EXTENSIONS, MeetingLinks, build_view, event_phrase, find_link, split_urls
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -671,3 +683,166 @@ def test_url_like_text_stays_inert(text: str) -> None:
     if link is not None:
         assert link.prefix + link.url + link.suffix == text
         assert not link.url.endswith((".", ")"))
+
+
+# --- the fast paths write exactly what the templates and textwrap would --------------------
+
+# What a user can put in a log line, with the characters each fast path special-cases.
+log_strings = st.lists(
+    st.sampled_from(
+        ["a", "bob:", "#topic ", "#info ", "!x ", "#1", "http://x.org/a?b=<c>&d='e'", "https://y.org/.",
+         "ftp://", "javascript://x", " ", "\n", "\r\n", "\r", "\t", "\x00", "<", ">", "&", '"', "'", "ü", "ţ",
+         "\u2028"]
+    )
+    | st.text(max_size=4),
+    max_size=10,
+).map("".join)  # fmt: skip
+
+
+def reference_log(lines: list[tuple[LineKind, str, str, bool]]) -> str:
+    """The lines as log_lines.html (the reference for log_html) lays them out."""
+    b = Builder()
+    for seconds, (kind, nick, text, bot) in enumerate(lines):
+        b.line(seconds, nick or "n", text, kind, bot=bot)
+    view = build_view(b.meeting, LINKS, generator=GENERATOR, command_prefixes=("#", "!"))
+    markup, _ = environments(None)
+    return markup.get_template(LINES_TEMPLATE).render(lines=view.log)
+
+
+line_values = st.tuples(st.sampled_from(list(LineKind)), log_strings, log_strings, st.booleans())
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(line_values, max_size=6))
+def test_log_html_is_what_the_line_template_writes(lines: list[tuple[LineKind, str, str, bool]]) -> None:
+    b = Builder()
+    for seconds, (kind, nick, text, bot) in enumerate(lines):
+        b.line(seconds, nick or "n", text, kind, bot=bot)
+    view = build_view(b.meeting, LINKS, generator=GENERATOR, command_prefixes=("#", "!"))
+    assert log_html(view.log) == reference_log(lines)
+    # One line at a time (the escaping of many lines at once has a path of its own).
+    assert "".join(log_html([line]) for line in view.log) == reference_log(lines)
+
+
+def test_log_html_escapes_a_text_with_a_nul_like_the_rest() -> None:
+    lines = [
+        (LineKind.SAY, "a\x00<b>", "x\x00<y> http://z.org/\x00", False),
+        (LineKind.SAY, "c", "<d>", True),
+    ]
+    html = reference_log(lines)
+    assert "&lt;b&gt;" in html
+    b = Builder()
+    for seconds, (kind, nick, text, bot) in enumerate(lines):
+        b.line(seconds, nick, text, kind, bot=bot)
+    assert log_html(build_view(b.meeting, LINKS, generator=GENERATOR).log) == html
+
+
+def test_the_log_page_shows_the_lines_as_the_line_template_lays_them_out() -> None:
+    view = build_view(golden_meeting(), LINKS, generator=GENERATOR)
+    markup, _ = environments(None)
+    lines = markup.get_template(LINES_TEMPLATE).render(lines=view.log)
+    assert lines.count('<div class="line ') == 28
+    assert f'<div class="log">\n{lines}</div>' in render(golden_meeting())[".log.html"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=log_strings, nick=log_strings, kind=st.sampled_from(list(LineKind)))
+def test_log_text_is_what_the_old_template_wrote(text: str, nick: str, kind: LineKind) -> None:
+    b = Builder()
+    b.line(0, nick, text, kind)
+    b.line(1, nick, text, LineKind.SAY)
+    # The template log.txt had before log_text, line for line (trim_blocks eats the first "\n").
+    template = (
+        "{% autoescape false %}"
+        '{% if line.kind == "action" %}{% set lead = line.time ~ " * " ~ line.nick ~ " " %}'
+        '{% elif line.is_speech %}{% set lead = line.time ~ " <" ~ line.nick ~ "> " %}'
+        '{% else %}{% set lead = line.time ~ " *** " %}{% endif %}'
+        "{% for text in line.text | split_lines %}{% if loop.first %}{{ lead }}{{ text }}"
+        '{% else %}{{ " " * (lead | length) }}| {{ text }}{% endif %}\n\n{% endfor %}'
+        "{% endautoescape %}"
+    )
+    markup, _ = environments(None)
+    # An EDIT or REDACT line is not shown: the second line alone is left.
+    for line in build_view(b.meeting, LINKS, generator=GENERATOR).log:
+        assert log_text([line]) == markup.from_string(template).render(line=line)
+
+
+def test_an_admin_macros_html_still_shapes_the_log_lines(tmp_path: Path) -> None:
+    macros = (Path(__file__).parent.parent / "meetbot/minutes/templates/macros.html").read_text(
+        encoding="utf-8"
+    )
+    (tmp_path / "macros.html").write_text(
+        macros.replace('<a href="{{ part.href }}">', '<a rel="nofollow" href="{{ part.href }}">'),
+        encoding="utf-8",
+    )
+    page = render_all(golden_meeting(), LINKS, templates_dir=tmp_path, generator=GENERATOR)[".log.html"]
+    assert '<a rel="nofollow" href="https://example.org/notes">' in page
+    # Otherwise the same page.
+    assert page.replace(' rel="nofollow"', "") == render(golden_meeting())[".log.html"]
+
+
+def test_an_admin_log_html_laying_out_lines_itself_still_works(tmp_path: Path) -> None:
+    (tmp_path / "log.html").write_text(
+        '{% import "macros.html" as m %}{% for line in view.log %}'
+        "{{ line.anchor }} {{ line.nick }} {{ m.message(line) }} {{ line.parts | length }}"
+        "{{ line.is_speech }}\n{% endfor %}",
+        encoding="utf-8",
+    )
+    page = render_all(golden_meeting(), LINKS, templates_dir=tmp_path, generator=GENERATOR)[".log.html"]
+    assert (
+        page.splitlines()[19]
+        == 'l-20 ken[ <span class="hi">bob:</span> can you pair with me on the installer? 1True'
+    )
+    assert (
+        'l-12 alice <span class="cmd">#link </span><span class="cmdline">release notes draft at <a href='
+        in page
+    )
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    text=st.lists(st.sampled_from(["a", "bb", " ", "  ", "\t", "\n", "\xa0", "\u2028", "-", "é" * 20])).map(
+        "".join
+    )
+    | st.text(max_size=90),
+    indent=st.integers(0, 4),
+    hanging=st.integers(0, 2),
+)
+def test_fill_is_textwrap(text: str, indent: int, hanging: int) -> None:
+    wrapper = textwrap.TextWrapper(
+        width=72,
+        initial_indent=" " * indent,
+        subsequent_indent=" " * (indent + hanging),
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    assert fill(text, indent, hanging) == wrapper.fill(text)
+
+
+def reference_md_escape(text: str) -> str:
+    text = re.sub(r"[\r\n\x0b\x0c\x85\u2028\u2029]+", " ", text)
+    escaped = "".join(f"\\{ch}" if ch in "\\`*_{}[]<>#|!~&$^" else ch for ch in text)
+    return re.sub(
+        r"^(\s*)(?:([-+=])|(\d+)([.)]))",
+        lambda m: f"{m[1]}\\{m[2]}" if m[2] else f"{m[1]}{m[3]}\\{m[4]}",
+        escaped,
+        count=1,
+    )
+
+
+def reference_md_url(text: str) -> str:
+    text = re.sub(r"&(?=#?[A-Za-z0-9]+;)", "%26", text)
+    return "".join(
+        quote(ch, safe="")
+        if ch in "()<>\"'\\` " or ch.isspace() or unicodedata.category(ch).startswith("C")
+        else ch
+        for ch in text
+    )
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(max_size=30) | st.lists(fragments, max_size=8).map("".join))
+def test_markdown_escapes_are_the_reference_ones(text: str) -> None:
+    assert md_escape(text) == reference_md_escape(text)
+    assert md_url(text) == reference_md_url(text)
+    assert md_url("page.log.html#l-12") == "page.log.html#l-12"

@@ -247,3 +247,43 @@ async def test_bad_basenames_refused(tmp_path: Path, basename: str) -> None:
     with pytest.raises(UnsafePathError):
         await Publisher(tmp_path / "pub", None).publish(PurePosixPath(basename), {".txt": "x"})
     assert not (tmp_path / "m.txt").exists()
+
+
+async def test_publish_many_writes_every_set(tmp_path: Path, umask: None) -> None:
+    publisher = Publisher(tmp_path, "https://x.org/m")
+    sets = [
+        (PurePosixPath("a/index"), {".html": "one"}),
+        (PurePosixPath("index"), {".html": "two", ".txt": "3"}),
+    ]
+    published = await publisher.publish_many(sets)
+    assert [(p.path, p.url) for p in published] == [
+        (tmp_path / "a/index.html", "https://x.org/m/a/index.html"),
+        (tmp_path / "index.html", "https://x.org/m/index.html"),
+        (tmp_path / "index.txt", "https://x.org/m/index.txt"),
+    ]
+    assert [p.path.read_text() for p in published] == ["one", "two", "3"]
+    assert all(mode(p.path) == 0o644 for p in published)
+    assert names(tmp_path) == ["a", "index.html", "index.txt"]
+
+
+async def test_a_failed_write_part_way_leaves_every_old_file_and_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publisher = Publisher(tmp_path, None)
+    await publisher.publish(PurePosixPath("m"), {".html": "old", ".txt": "old"})
+    synced = []
+    fsync = os.fsync
+
+    def failing_second(fd: int) -> None:
+        synced.append(fd)
+        if len(synced) == 2:
+            raise OSError("disk full")
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failing_second)
+    with pytest.raises(OSError, match="disk full"):
+        await publisher.publish(PurePosixPath("m"), {".html": "new", ".txt": "new"})
+    # Nothing is renamed before every file is written: the set stays the old one.
+    assert (tmp_path / "m.html").read_text() == "old"
+    assert (tmp_path / "m.txt").read_text() == "old"
+    assert names(tmp_path) == ["m.html", "m.txt"]

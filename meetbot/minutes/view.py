@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import NamedTuple
 from urllib.parse import quote
 
 from meetbot.domain.attribution import owners_in
@@ -144,8 +145,15 @@ class AttendeeView:
     is_bot: bool
 
 
-@dataclass(frozen=True, slots=True)
-class LogLineView:
+class LogLineView(NamedTuple):
+    """One line of the log.
+
+    A named tuple of plain strings, numbers and flags rather than a frozen dataclass like the
+    rest: a long log has tens of thousands, a frozen dataclass takes four times as long to make,
+    and the garbage collector stops tracking such a tuple at its first pass, so a long log does
+    not set off full collections while it is published. `parts` is worked out when asked for.
+    """
+
     seq: int
     anchor: str
     time: str
@@ -156,7 +164,12 @@ class LogLineView:
     is_bot: bool
     lead: str  # a leading "#command " or "nick:" MeetBot highlights, else ""
     lead_class: str  # "topic", "cmd", "hi" or ""
-    parts: tuple[TextPart, ...]  # the rest of the text, URLs split out
+    rest: str  # the text after `lead`
+
+    @property
+    def parts(self) -> tuple[TextPart, ...]:
+        """`rest` with its URLs split out (none for an empty rest)."""
+        return split_urls(self.rest) if self.rest else ()
 
     @property
     def is_speech(self) -> bool:
@@ -235,6 +248,10 @@ def find_link(text: str) -> LinkParts | None:
 
 def split_urls(text: str) -> tuple[TextPart, ...]:
     """`text` cut into plain runs and linked URLs, for the HTML log."""
+    if "://" not in text:
+        # Every URL the pattern accepts has "://": most lines of a long log have none, and the
+        # substring test is far cheaper than running the pattern over them.
+        return (TextPart(text),)
     parts: list[TextPart] = []
     pos = 0
     for match in _URL_RE.finditer(text):
@@ -261,6 +278,15 @@ def iso(at: datetime) -> str:
     return _utc(at).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _stamps(at: datetime) -> tuple[str, str]:
+    """(hms(at), iso(at)) from one conversion: the log needs both for every line."""
+    if at.tzinfo is not UTC:
+        at = _utc(at)
+    # "YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00", the year always four digits: cut, as timespec would.
+    stamp = at.isoformat()
+    return stamp[11:19], stamp[:19] + "Z"
+
+
 def page_title(meeting: Meeting) -> str:
     if meeting.title:
         return f"{meeting.room.room}: {meeting.title}"
@@ -269,13 +295,14 @@ def page_title(meeting: Meeting) -> str:
 
 def _item_view(item: Item, nicks: Sequence[str]) -> ItemView:
     label = "" if item.kind in (ItemKind.INFO, ItemKind.TOPIC) else item.kind.value
+    time, at = _stamps(item.at)
     return ItemView(
         kind=item.kind.value,
         label=label,
         text=item.text,
         nick=item.nick,
-        time=hms(item.at),
-        at=iso(item.at),
+        time=time,
+        at=at,
         line=item.line_seq,
         anchor=f"l-{item.line_seq}",
         link=find_link(item.text) if item.kind is ItemKind.LINK else None,
@@ -357,9 +384,17 @@ def event_phrase(line: Line) -> str:
 
 _AMENDMENTS = (LineKind.EDIT, LineKind.REDACT)
 
+# Looked up once for every line of a long log: an enum member's attributes (`.value`,
+# `.is_speech`, `LineKind.SAY` itself) go through Python-level descriptors, plain sets do not.
+_SPEECH = frozenset(kind for kind in LineKind if kind.is_speech)
+_COMMAND_KINDS = frozenset((LineKind.SAY, LineKind.NOTICE))
+_KIND_VALUES = {kind: kind.value for kind in LineKind}
 
-def _log_line(line: Line, prefixes: Sequence[str]) -> LogLineView:
-    text = line.text if line.kind.is_speech else event_phrase(line)
+
+def _log_line(line: Line, commands: Sequence[tuple[int, re.Pattern[str]]]) -> LogLineView:
+    """`commands`: (prefix length, _command_re(prefix)) for each command prefix, in order."""
+    kind = line.kind
+    text = line.text if kind in _SPEECH else event_phrase(line)
     if line.redacted:
         text = "(message removed)"
     elif line.edited:
@@ -369,30 +404,32 @@ def _log_line(line: Line, prefixes: Sequence[str]) -> LogLineView:
         # arrived (its time may be coarse), and never shown as a command, since it never ran.
         text = f"{text} (replayed by the server)"
     lead, lead_class, rest = "", "", text
-    if line.kind in (LineKind.SAY, LineKind.NOTICE) and not line.backfilled:
-        for prefix in prefixes:
-            match = _command_re(prefix).match(line.text)
+    if kind in _COMMAND_KINDS and not line.backfilled:
+        for length, command in commands:
+            match = command.match(line.text)
             if match:
                 lead, rest = match.group(1), match.group(2)
-                word = lead[len(prefix) :].strip().casefold()
+                word = lead[length:].strip().casefold()
                 lead_class = "topic" if word == "topic" else "cmd"
                 break
         else:
             hilight = _ADDRESSEE_RE.match(line.text)
             if hilight:
                 lead, lead_class, rest = hilight.group(1), "hi", line.text[hilight.end() :]
+    time, at = _stamps(line.at)
+    # Positional: made for every line of a long log, and keywords cost measurably more.
     return LogLineView(
-        seq=line.seq,
-        anchor=f"l-{line.seq}",
-        time=hms(line.at),
-        at=iso(line.at),
-        kind=line.kind.value,
-        nick=line.nick,
-        text=text,
-        is_bot=line.is_bot,
-        lead=lead,
-        lead_class=lead_class,
-        parts=split_urls(rest) if rest else (),
+        line.seq,
+        f"l-{line.seq}",
+        time,
+        at,
+        _KIND_VALUES[kind],
+        line.nick,
+        text,
+        line.is_bot,
+        lead,
+        lead_class,
+        rest,
     )
 
 
@@ -413,6 +450,7 @@ def build_view(
     actions = tuple(_action_view(item, ids) for item in items if item.kind == ItemKind.ACTION)
     by_person, unassigned = _by_person(actions)
     log_href = links.href(".log.html")
+    commands = [(len(prefix), _command_re(prefix)) for prefix in command_prefixes]
     urls = tuple(FileUrl(ext, url) for ext in EXTENSIONS if (url := links.url(ext)) is not None)
     return MinutesView(
         meeting_id=meeting.id,
@@ -434,9 +472,7 @@ def build_view(
         unassigned_actions=unassigned,
         attendees=tuple(AttendeeView(p.nick, p.lines, p.is_bot) for p in meeting.people_present()),
         # Edits and redactions show in the lines they change, not as lines of their own.
-        log=tuple(
-            _log_line(line, command_prefixes) for line in meeting.lines if line.kind not in _AMENDMENTS
-        ),
+        log=tuple([_log_line(line, commands) for line in meeting.lines if line.kind not in _AMENDMENTS]),
         links=links,
         log_href=log_href,
         minutes_href=links.href(".html"),

@@ -37,8 +37,8 @@ from meetbot.domain.model import Meeting, normalize_name
 from meetbot.domain.team import TeamSnapshot
 from meetbot.engine import Engine
 from meetbot.events import RoomRef
-from meetbot.minutes.render import environments
-from meetbot.minutes.view import MeetingLinks, MinutesView, build_view
+from meetbot.minutes.render import environments, render_view
+from meetbot.minutes.view import EXTENSIONS, MeetingLinks, MinutesView, build_view
 from meetbot.publish.files import PublishedFile, Publisher
 from meetbot.publish.paths import minutes_basename
 from meetbot.storage.database import Database
@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 
 GENERATOR = f"meetbot {__version__}"
 ROOMS_DIR = "_rooms"
+
+# Pages to publish together: (path without ".html", {".html": content}).
+PageBatch = list[tuple[PurePosixPath, dict[str, str]]]
 
 
 # -- the page model: plain values the archive templates lay out ----------------------------------
@@ -165,6 +168,36 @@ def render_log_page(view: MinutesView, page: Page, *, templates_dir: Path | None
     return markup.get_template("archive_log.html").render(view=view, page=page)
 
 
+def meeting_pages(view: MinutesView, links: MeetingLinks, nav: tuple[Link, ...]) -> tuple[Page, Page]:
+    """The page values of a meeting's minutes and log in the archive: navigation, OpenGraph."""
+    og = OpenGraph(view.title, describe(view), links.url(".html"), kind="article")
+    page = Page(title=view.title, og=og, nav=nav)
+    log_page = replace(page, og=replace(og, title=f"{view.title} (log)", url=links.url(".log.html")))
+    return page, log_page
+
+
+def render_archived(
+    view: MinutesView,
+    links: MeetingLinks,
+    nav: tuple[Link, ...],
+    *,
+    templates_dir: Path | None = None,
+    extensions: Sequence[str] = EXTENSIONS,
+) -> dict[str, str]:
+    """Like render_view, but the minutes and log pages are the archive's, with `nav`: a
+    meeting's files are rendered once, as the archive shows them, never again to add it."""
+    page, log_page = meeting_pages(view, links, nav)
+    out: dict[str, str] = {}
+    for extension in extensions:
+        if extension == ".html":
+            out[extension] = render_minutes_page(view, page, templates_dir=templates_dir)
+        elif extension == ".log.html":
+            out[extension] = render_log_page(view, log_page, templates_dir=templates_dir)
+        else:
+            out.update(render_view(view, templates_dir=templates_dir, extensions=(extension,)))
+    return out
+
+
 async def team_snapshot(teams: TeamStore, meeting: Meeting) -> TeamSnapshot | None:
     """What the minutes show of the team's agenda and actions (as FileMinutesWriter does)."""
     if meeting.id is None:
@@ -221,6 +254,16 @@ def href(from_dir: PurePosixPath, target: PurePosixPath) -> str:
     return quote(relative, safe="/")
 
 
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """Where a published meeting sits in the archive, and the navigation its pages carry."""
+
+    summary: MeetingSummary
+    previous: MeetingSummary | None
+    following: MeetingSummary | None
+    nav: tuple[Link, ...]
+
+
 @dataclass
 class StaticArchive:
     settings: Settings
@@ -262,46 +305,33 @@ class StaticArchive:
         base = self.publisher.base_url
         return f"{base.rstrip('/')}/{quote(str(page) + '.html', safe='/')}" if base else None
 
-    async def _write(self, page: PurePosixPath, content: str) -> None:
-        self.written.extend(await self.publisher.publish(page, {".html": content}))
+    async def _write(self, page: PurePosixPath, content: str, into: PageBatch | None) -> None:
+        """Publish the page now, or add it to `into` for the caller to publish with others."""
+        if into is None:
+            self.written.extend(await self.publisher.publish(page, {".html": content}))
+        else:
+            into.append((page, {".html": content}))
+
+    async def _write_batch(self, batch: PageBatch) -> None:
+        # One trip to the file-writing thread for all the index pages a meeting touches.
+        self.written.extend(await self.publisher.publish_many(batch))
 
     # -- incremental update
 
-    async def meeting_published(self, meeting_id: int, meeting: Meeting | None = None) -> None:
-        """Bring the archive up to date after `meeting_id` was published (ended or regenerated);
-        `meeting`, when given, is that meeting as just rebuilt (not rebuilt again)."""
+    async def listed(self, meeting_id: int) -> Listed | None:
+        """The meeting's place in the archive; None when it isn't listed (still open,
+        restricted or gone), so its pages carry no navigation."""
         listing = self.database.listing
         summary = await listing.meeting(meeting_id)
         if summary is None:
-            return  # still open, restricted or gone: nothing public changes
+            return None
         previous, following = await listing.neighbours(meeting_id)
-        for one in (summary, previous, following):
-            if one is not None:
-                await self.write_meeting_pages(one, meeting)
-        await self.write_team_indexes(summary.team, years={self.year(summary.started_at)})
-        await self.write_room_index(summary.network, summary.room)
-        await self.write_top_index()
+        return Listed(summary, previous, following, self._nav(summary, previous, following))
 
-    async def rebuild(self) -> None:
-        """Every archive page from the database (after an upgrade, or to repair)."""
-        for team in await self.database.listing.teams():
-            page = await self.database.listing.meetings(team=team.team, limit=1_000_000)
-            for summary in page.rows:
-                await self.write_meeting_pages(summary)
-            await self.write_team_indexes(team.team, years={self.year(s.started_at) for s in page.rows})
-        for network, room, _count in await self.database.listing.rooms():
-            await self.write_room_index(network, room)
-        await self.write_top_index()
-
-    async def write_meeting_pages(self, summary: MeetingSummary, meeting: Meeting | None = None) -> None:
-        """The minutes page again, with previous/next links and OpenGraph tags."""
-        basename = self.basename(summary)
-        links = self.publisher.links(basename)
-        view = await load_view(self.database, self.engine, self.settings, summary.id, links, meeting=meeting)
-        if view is None:
-            return
-        previous, following = await self.database.listing.neighbours(summary.id)
-        here = basename.parent
+    def _nav(
+        self, summary: MeetingSummary, previous: MeetingSummary | None, following: MeetingSummary | None
+    ) -> tuple[Link, ...]:
+        here = self.basename(summary).parent
         nav = [
             Link("All meetings", href(here, PurePosixPath("index.html"))),
             Link(f"{summary.team} meetings", href(here, _html(self.team_index(summary.team)))),
@@ -324,18 +354,81 @@ class StaticArchive:
                     id="next",
                 )
             )
-        og = OpenGraph(view.title, describe(view), links.url(".html"), kind="article")
-        page = Page(title=view.title, og=og, nav=tuple(nav))
-        log_page = replace(page, og=replace(og, title=f"{view.title} (log)", url=links.url(".log.html")))
-        templates = self.settings.templates_dir
-        # A long meeting's log takes a while to render: off the event loop, so rooms keep going.
-        minutes, log_html = await asyncio.to_thread(
-            lambda: (
-                render_minutes_page(view, page, templates_dir=templates),
-                render_log_page(view, log_page, templates_dir=templates),
-            )
+        return tuple(nav)
+
+    async def meeting_published(
+        self, meeting_id: int, meeting: Meeting | None = None, *, listed: Listed | None = None
+    ) -> None:
+        """Bring the archive up to date after `meeting_id` was published (ended or regenerated);
+        `meeting`, when given, is that meeting as just rebuilt (not rebuilt again). `listed`, when
+        given, is what `listed()` said before the caller published the meeting's pages with its
+        navigation (render_archived): only its neighbours' pages and the indexes are left."""
+        if listed is None:
+            listed = await self.listed(meeting_id)
+            if listed is None:
+                return  # still open, restricted or gone: nothing public changes
+            await self.write_meeting_pages(listed.summary, meeting, listed=listed)
+        summary = listed.summary
+        for one in (listed.previous, listed.following):
+            if one is not None:
+                await self.write_meeting_pages(one, meeting)
+        batch: PageBatch = []
+        await self.write_team_indexes(summary.team, years={self.year(summary.started_at)}, into=batch)
+        await self.write_room_index(summary.network, summary.room, into=batch)
+        await self.write_top_index(into=batch)
+        await self._write_batch(batch)
+
+    async def rebuild(self) -> None:
+        """Every archive page from the database (after an upgrade, or to repair)."""
+        for team in await self.database.listing.teams():
+            page = await self.database.listing.meetings(team=team.team, limit=1_000_000)
+            for summary in page.rows:
+                await self.write_meeting_pages(summary)
+            await self.write_team_indexes(team.team, years={self.year(s.started_at) for s in page.rows})
+        for network, room, _count in await self.database.listing.rooms():
+            await self.write_room_index(network, room)
+        await self.write_top_index()
+
+    async def write_meeting_pages(
+        self, summary: MeetingSummary, meeting: Meeting | None = None, *, listed: Listed | None = None
+    ) -> None:
+        """The minutes and log pages again, with previous/next links and OpenGraph tags."""
+        basename = self.basename(summary)
+        links = self.publisher.links(basename)
+        if listed is None:
+            previous, following = await self.database.listing.neighbours(summary.id)
+            listed = Listed(summary, previous, following, self._nav(summary, previous, following))
+        if meeting is None or meeting.id != summary.id:
+            meeting = await load_meeting(self.database, self.engine, summary.id)
+            if meeting is None:
+                return
+        team = await team_snapshot(self.database.teams, meeting)
+        # A long meeting's view and log take a while: off the event loop, so rooms keep going.
+        pages = await asyncio.to_thread(
+            self.render_meeting, meeting, links, listed.nav, team=team, extensions=(".html", ".log.html")
         )
-        self.written.extend(await self.publisher.publish(basename, {".html": minutes, ".log.html": log_html}))
+        self.written.extend(await self.publisher.publish(basename, pages))
+
+    def render_meeting(
+        self,
+        meeting: Meeting,
+        links: MeetingLinks,
+        nav: tuple[Link, ...],
+        *,
+        team: TeamSnapshot | None,
+        extensions: Sequence[str] = EXTENSIONS,
+    ) -> dict[str, str]:
+        """A listed meeting's files as the archive has them (render_archived); CPU work, so
+        callers run it in a thread."""
+        view = build_view(
+            meeting,
+            links,
+            generator=GENERATOR,
+            command_prefixes=tuple(self.settings.command_prefixes),
+            team=team,
+        )
+        templates = self.settings.templates_dir
+        return render_archived(view, links, nav, templates_dir=templates, extensions=extensions)
 
     def _rows(self, from_dir: PurePosixPath, summaries: Sequence[MeetingSummary]) -> tuple[MeetingRow, ...]:
         rows = []
@@ -344,7 +437,7 @@ class StaticArchive:
             rows.append(meeting_row(summary, href(from_dir, _html(base))))
         return tuple(rows)
 
-    async def write_team_indexes(self, team: str, *, years: set[int]) -> None:
+    async def write_team_indexes(self, team: str, *, years: set[int], into: PageBatch | None = None) -> None:
         listing = self.database.listing
         everything = (await listing.meetings(team=team, limit=1_000_000)).rows
         index = self.team_index(team)
@@ -372,7 +465,7 @@ class StaticArchive:
                 Section("All meetings", self._rows(here, everything), id="meetings"),
             ),
         )
-        await self._write(index, render_page(page, templates_dir=self.settings.templates_dir))
+        await self._write(index, render_page(page, templates_dir=self.settings.templates_dir), into)
         for year in sorted(years):
             rows = by_year.get(year, [])
             year_page = self.year_index(team, year)
@@ -392,11 +485,11 @@ class StaticArchive:
                 ),
                 sections=(Section(str(year), self._rows(year_dir, rows), id="meetings"),),
             )
-            await self._write(year_page, render_page(page, templates_dir=self.settings.templates_dir))
+            await self._write(year_page, render_page(page, templates_dir=self.settings.templates_dir), into)
         if everything:
-            await self._write_latest(team, everything[0])
+            await self._write_latest(team, everything[0], into)
 
-    async def _write_latest(self, team: str, newest: MeetingSummary) -> None:
+    async def _write_latest(self, team: str, newest: MeetingSummary, into: PageBatch | None) -> None:
         here = PurePosixPath(team)
         base = self.basename(newest)
         target = href(here, _html(base))
@@ -411,9 +504,9 @@ class StaticArchive:
                 "link": Link("Open its minutes", target),
             },
         )
-        await self._write(here / "latest", render_page(page, templates_dir=self.settings.templates_dir))
+        await self._write(here / "latest", render_page(page, templates_dir=self.settings.templates_dir), into)
 
-    async def write_room_index(self, network: str, room: str) -> None:
+    async def write_room_index(self, network: str, room: str, *, into: PageBatch | None = None) -> None:
         rows = (await self.database.listing.meetings(network=network, room=room, limit=1_000_000)).rows
         page_path = self.room_index(network, room)
         here = page_path.parent
@@ -425,9 +518,9 @@ class StaticArchive:
             nav=(Link("All meetings", href(here, PurePosixPath("index.html"))), Link(room, None)),
             sections=(Section("Meetings", self._rows(here, rows), id="meetings"),),
         )
-        await self._write(page_path, render_page(page, templates_dir=self.settings.templates_dir))
+        await self._write(page_path, render_page(page, templates_dir=self.settings.templates_dir), into)
 
-    async def write_top_index(self) -> None:
+    async def write_top_index(self, *, into: PageBatch | None = None) -> None:
         listing = self.database.listing
         teams = await listing.teams()
         rooms = await listing.rooms()
@@ -470,5 +563,5 @@ class StaticArchive:
             ),
         )
         await self._write(
-            PurePosixPath("index"), render_page(page, templates_dir=self.settings.templates_dir)
+            PurePosixPath("index"), render_page(page, templates_dir=self.settings.templates_dir), into
         )

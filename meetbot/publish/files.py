@@ -7,6 +7,7 @@ import contextlib
 import os
 import re
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -15,6 +16,9 @@ from meetbot.publish.paths import UnsafePathError, check_relative, links_for, ur
 
 # ".html", ".log.txt", ".md": what render_all produces; anything else (a "/" or "..") is refused.
 _EXTENSION_RE = re.compile(r"(?:\.[A-Za-z0-9]{1,16}){1,3}")
+
+# (basename, extension -> content) for each set of files written together.
+FileSets = Sequence[tuple[PurePosixPath, Mapping[str, str]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,19 +68,54 @@ class Publisher:
         restricted: bool = False,
     ) -> list[PublishedFile]:
         """Write every `extension -> content` atomically; `restricted` is MeetBot's #restrictlogs."""
-        # Check every name before writing any, so a bad one doesn't leave half a set behind.
-        targets = {extension: self.target(basename, extension) for extension in files}
+        return await self.publish_many([(basename, files)], restricted=restricted)
+
+    async def publish_many(
+        self,
+        sets: FileSets,
+        *,
+        restricted: bool = False,
+    ) -> list[PublishedFile]:
+        """publish() for several basenames (the archive's index pages) in one go."""
         mode = self.restricted_mode if restricted else self.file_mode
+        # One trip to a worker thread for the lot: a trip per file (and its own directory fsync)
+        # cost more than writing most of them.
+        paths = await asyncio.to_thread(self._publish, sets, mode)
         published: list[PublishedFile] = []
-        for extension, content in files.items():
-            path = targets[extension]
-            await asyncio.to_thread(self._write, path, content, mode)
-            url = url_for(self.base_url, str(basename) + extension) if self.base_url else None
-            published.append(PublishedFile(extension, path, url))
+        for (basename, files), set_paths in zip(sets, paths, strict=True):
+            for extension, path in zip(files, set_paths, strict=True):
+                url = url_for(self.base_url, str(basename) + extension) if self.base_url else None
+                published.append(PublishedFile(extension, path, url))
         return published
 
-    def _write(self, path: Path, content: str, mode: int) -> None:
+    def _publish(self, sets: FileSets, mode: int) -> list[list[Path]]:
+        # Check every name before writing any, so a bad one doesn't leave half a set behind.
+        paths = [[self.target(basename, extension) for extension in files] for basename, files in sets]
         root = self.directory.resolve()
+        # Every file is complete and synced before the first rename, so readers see the new set
+        # appear together, and a failure while writing leaves every old file in place.
+        pending: list[tuple[str, Path]] = []
+        try:
+            for (_basename, files), set_paths in zip(sets, paths, strict=True):
+                for content, path in zip(files.values(), set_paths, strict=True):
+                    pending.append((self._write_temporary(root, path, content, mode), path))
+            while pending:
+                temp, path = pending[0]
+                # rename() replaces a symlink at the destination rather than writing through it.
+                os.replace(temp, path)
+                pending.pop(0)
+        except BaseException:
+            for temp, _path in pending:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
+            raise
+        for directory in dict.fromkeys(path.parent for set_paths in paths for path in set_paths):
+            _fsync_directory(directory)
+        return paths
+
+    @staticmethod
+    def _write_temporary(root: Path, path: Path, content: str, mode: int) -> str:
+        """`content` in a synced temporary file beside `path`; its name."""
         path.parent.mkdir(parents=True, exist_ok=True)
         # Re-check after mkdir: a directory swapped for a symlink in between would show here.
         if not path.parent.resolve().is_relative_to(root):
@@ -89,13 +128,11 @@ class Publisher:
                 handle.write(content)
                 handle.flush()
                 os.fsync(handle.fileno())
-            # rename() replaces a symlink at the destination rather than writing through it.
-            os.replace(temp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
             raise
-        _fsync_directory(path.parent)
+        return temp
 
 
 def _fsync_directory(directory: Path) -> None:
