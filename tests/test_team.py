@@ -12,7 +12,8 @@ import pytest
 
 from meetbot.app import App, build_app
 from meetbot.config import Settings
-from meetbot.domain.team import ActionStatus
+from meetbot.domain.model import Line
+from meetbot.domain.team import ActionStatus, NewAction, Owner
 from meetbot.events import Identity, LineKind, MessageIn, Outbound, RoomRef, Say, SetTopic
 from meetbot.storage import migrate
 from meetbot.storage.database import create_engine
@@ -279,3 +280,23 @@ async def test_private_messages_name_their_team(bot: tuple[App, Channel]) -> Non
         "Open action items of bob: #1 bob to patch (bob)",
     ]
     assert await app.database.meetings.meetings_in(conversation) == []  # nothing private is logged
+
+
+async def test_recording_a_meetings_actions_twice_keeps_one_of_each(bot: tuple[App, Channel]) -> None:
+    """The end of a meeting handled again (a retry, another process) records nothing twice,
+    whether all of its actions were recorded before or only some."""
+    app, _ = bot
+    store = app.database.teams
+    header = await app.database.meetings.start_meeting(
+        ROOM, Line(1, T0, LineKind.SAY, "alice", ALICE.key, "#startmeeting")
+    )
+    owners = (Owner(BOB.key, "bob"), Owner(CAROL.key, "carol"))
+    actions = [NewAction(f"bob and carol to do {n}", n + 2, T0, owners) for n in range(5)]
+    alice = Owner(ALICE.key, "alice")
+    first = await store.record_actions("infra", header.id, actions[:2], alice)
+    again = await store.record_actions("infra", header.id, actions, alice)
+    assert [item.text for item in first] == ["bob and carol to do 0", "bob and carol to do 1"]
+    assert [item.text for item in again] == [f"bob and carol to do {n}" for n in range(5)]
+    assert [item.id for item in again[:2]] == [item.id for item in first]
+    assert all({owner.key for owner in item.owners} == {BOB.key, CAROL.key} for item in again)
+    assert await store.record_actions("infra", header.id, actions, alice) == again

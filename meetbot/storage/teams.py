@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -53,6 +53,7 @@ def _agenda(row: AgendaRow, position: int) -> AgendaItem:
 
 class TeamStore:
     def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     # -- agenda ---------------------------------------------------------------------------
@@ -298,6 +299,72 @@ class TeamStore:
     async def record_actions(
         self, team: str, meeting_id: int, actions: Sequence[NewAction], actor: Owner
     ) -> Sequence[ActionItem]:
+        """The actions of a meeting that just ended, in one transaction (at #endmeeting, before
+        the minutes: one transaction per action cost ~2 ms each, 0.3 s for a long meeting's 140).
+        Actions recorded already (the end handled before) are skipped."""
+        if actions:
+            try:
+                await self._record_all(team, meeting_id, actions, actor)
+            except IntegrityError:
+                # Another process records the same end right now: one by one sorts that out.
+                await self._record_one_by_one(team, meeting_id, actions, actor)
+        return await self.actions_of_meeting(meeting_id)
+
+    async def _record_all(
+        self, team: str, meeting_id: int, actions: Sequence[NewAction], actor: Owner
+    ) -> None:
+        async with self._engine.begin() as connection:
+            known = set(
+                (
+                    await connection.execute(
+                        select(ActionRow.line_seq).where(ActionRow.meeting_id == meeting_id)
+                    )
+                ).scalars()
+            )
+            new = [action for action in actions if action.line_seq not in known]
+            if not new:
+                return
+            created = await connection.execute(
+                insert(ActionRow).returning(ActionRow.id, ActionRow.line_seq, sort_by_parameter_order=True),
+                [
+                    {
+                        "team": team,
+                        "meeting_id": meeting_id,
+                        "line_seq": action.line_seq,
+                        "text": action.text,
+                        "status": ActionStatus.OPEN,
+                        "created_at": action.at,
+                    }
+                    for action in new
+                ],
+            )
+            ids = {line_seq: action_id for action_id, line_seq in created}
+            owners = [
+                {"action_id": ids[action.line_seq], "owner_key": owner.key, "nick": owner.nick}
+                for action in new
+                for owner in action.owners
+            ]
+            if owners:
+                await connection.execute(insert(ActionOwnerRow), owners)
+            await connection.execute(
+                insert(ActionEventRow),
+                [
+                    {
+                        "action_id": ids[action.line_seq],
+                        "at": action.at,
+                        "actor_key": actor.key,
+                        "actor_nick": actor.nick,
+                        "change": "created",
+                        "detail": "",
+                        "meeting_id": meeting_id,
+                    }
+                    for action in new
+                ],
+            )
+
+    async def _record_one_by_one(
+        self, team: str, meeting_id: int, actions: Sequence[NewAction], actor: Owner
+    ) -> None:
         async with self._sessions() as session:
             for action in actions:
                 try:
@@ -326,7 +393,6 @@ class TeamStore:
                         )
                 except IntegrityError:
                     continue  # recorded already (the end of this meeting was handled before)
-        return await self.actions_of_meeting(meeting_id)
 
     @translate_outages
     async def team_of_room(self, network: str, room: str) -> str | None:
