@@ -258,3 +258,28 @@ def test_db_upgrade(tmp_path: Path, database_url: str) -> None:
     config.write_text(f"database: {{url: '{database_url}'}}\n", encoding="utf-8")
     result = meetbot("db", "upgrade", "-c", str(config), cwd=tmp_path)
     assert f"database at revision {migrate.head_revision()}" in result.stdout
+
+
+def test_minutes_published_at_the_end_equal_those_regenerated_from_the_database(tmp_path: Path) -> None:
+    """#endmeeting publishes from the live meeting when the database holds exactly its lines;
+    that must give the very files a later regeneration from the database gives."""
+    out, database = tmp_path / "out", tmp_path / "meetings.db"
+    url = f"sqlite+aiosqlite:///{database}"
+    for log, channel, date in (
+        ("torture.log.txt", "#centos-meeting", "2026-11-18"),
+        ("meetbot-test-script-1.log.txt", "#meetbot-test", "2009-06-17"),
+    ):
+        meetbot(
+            "replay", str(DATA / log), "--channel", channel, "--date", date,
+            "--publish-dir", str(out), "--database", url, cwd=tmp_path,
+        )  # fmt: skip
+    minutes = [path for path in out.rglob("*") if path.is_file() and path.name.endswith(EXTENSIONS)]
+    at_the_end = {path: path.read_bytes() for path in minutes}
+    assert len(at_the_end) >= 2 * len(EXTENSIONS)
+    config = tmp_path / "meetbot.yaml"
+    config.write_text(f"database:\n  url: {url}\npublish:\n  dir: {out}\n", encoding="utf-8")
+    for path in minutes:
+        path.unlink()
+    meetbot("meeting", "regenerate", "--all", "-c", str(config), cwd=tmp_path)
+    for path, content in at_the_end.items():
+        assert path.read_bytes() == content, path

@@ -231,6 +231,17 @@ class MeetingStore:
             return [_header(row) for row in rows]
 
     @translate_outages
+    async def line_count(self, meeting_id: int) -> tuple[int, int | None]:
+        """How many lines a meeting has stored, and the number of its last."""
+        async with self._engine.connect() as connection:
+            count, last = (
+                await connection.execute(
+                    select(func.count(), func.max(_LINES.c.seq)).where(_LINES.c.meeting_id == meeting_id)
+                )
+            ).one()
+            return int(count), last
+
+    @translate_outages
     async def header(self, meeting_id: int) -> MeetingHeader | None:
         async with self._session() as session:
             row = await session.get(MeetingRow, meeting_id)
