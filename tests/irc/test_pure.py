@@ -249,6 +249,20 @@ def test_tracker_follows_people_and_accounts() -> None:
     assert tracker.members("#m") == []
 
 
+def test_an_account_learnt_anywhere_holds_in_every_channel() -> None:
+    """The tracker skips its walk over the channels when a line's account tag says what it
+    knows already; that is only right while every channel agrees with what it knows."""
+    features = ServerFeatures.default()
+    tracker = Tracker()
+    tracker.names("#a", ["alice!a@h"], features)
+    tracker.names("#b", ["alice!a@h"], features)
+    tracker.set_account("alice", "old")
+    tracker.joined("#c", "alice", "new")  # extended-join after a re-login
+    tracker.set_account("alice", "new")  # the next tagged line: known already
+    for channel in ("#a", "#b", "#c"):
+        assert [(m.nick, m.account) for m in tracker.members(channel)] == [("alice", "new")], channel
+
+
 def test_tracker_knows_when_the_bot_may_set_the_topic() -> None:
     features = ServerFeatures.default()
     tracker = Tracker()

@@ -46,7 +46,9 @@ class Tracker:
         key = irc_fold(channel)
         state = self.channels.setdefault(key, Channel(channel))
         if account is not False:
-            self.accounts[irc_fold(nick)] = account if isinstance(account, str) else None
+            # Through set_account, so the other channels' entries for this person follow too:
+            # set_account relies on them always agreeing with `accounts`.
+            self.set_account(nick, account if isinstance(account, str) else None)
         state.members[irc_fold(nick)] = Member(nick, self.account(nick))
 
     def left(self, channel: str, nick: str, *, me: bool = False) -> None:
