@@ -310,7 +310,11 @@ class Site:
             return await self._minutes_page(summary, view)
         if extension == ".log.html":
             return await self._log_page(request, summary, view)
-        text = (await asyncio.to_thread(render_view, view, templates_dir=templates))[extension]
+        # Only the format asked for: rendering all six for one was most of a long meeting's cost.
+        rendered = await asyncio.to_thread(
+            render_view, view, templates_dir=templates, extensions=(extension,)
+        )
+        text = rendered[extension]
         return web.Response(text=text, content_type=FORMATS[extension], charset="utf-8")
 
     async def _nav(self, summary: MeetingSummary) -> tuple[Link, ...]:
@@ -633,9 +637,10 @@ class Site:
 
     async def api_meeting(self, request: web.Request) -> web.Response:
         _summary, view = await self._view(int(request.match_info["id"]))
-        text = (await asyncio.to_thread(render_view, view, templates_dir=self.settings.templates_dir))[
-            ".json"
-        ]
+        rendered = await asyncio.to_thread(
+            render_view, view, templates_dir=self.settings.templates_dir, extensions=(".json",)
+        )
+        text = rendered[".json"]
         return web.Response(text=text, content_type="application/json", charset="utf-8")
 
     async def api_items(self, request: web.Request) -> web.Response:
