@@ -70,7 +70,9 @@ async def _revision(database_url: str) -> str | None:
 
 
 async def _poll_health(url: str, process: asyncio.subprocess.Process) -> tuple[int, Any]:
-    """The first 200 answer of /healthz (or the last answer when none came in time)."""
+    """The first 200 answer of /healthz from an active bot (or the last answer when none came
+    in time). The site answers as soon as it listens, which on PostgreSQL can be a moment
+    before the process holds the lease: it says "standby" until then, rightly."""
     deadline = time.monotonic() + START_WITHIN
     last: tuple[int, Any] = (0, None)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
@@ -78,7 +80,7 @@ async def _poll_health(url: str, process: asyncio.subprocess.Process) -> tuple[i
             with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                 async with session.get(url) as response:
                     last = (response.status, await response.json(content_type=None))
-                    if response.status == 200:
+                    if response.status == 200 and last[1].get("role") == "active":
                         return last
             await asyncio.sleep(0.1)
     return last
