@@ -3,6 +3,7 @@ one), and a meeting engine with the bundled plugins."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -11,8 +12,11 @@ from datetime import UTC, datetime
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from meetbot.engine import Engine
+from meetbot.storage import migrate
+from meetbot.storage.database import Database, create_engine
 from meetbot_plugins.meeting.plugin import MeetingPlugin
 
 T0 = datetime(2026, 11, 21, 16, 0, 0, tzinfo=UTC)
@@ -25,6 +29,34 @@ PG_REQUIRED = os.environ.get("MEETBOT_REQUIRE_PG") == "1"
 @pytest.fixture
 def engine() -> Engine:
     return Engine([MeetingPlugin()])
+
+
+async def upgrade_schema(url: str) -> None:
+    """What `meetbot db upgrade` does: a PostgreSQL database is never upgraded implicitly
+    (Database.open refuses an old schema; SQLite upgrades itself)."""
+    engine = create_engine(url)
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def migrated_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on an empty database of each backend, at the newest schema."""
+    engine = create_engine(database_url)
+    await migrate.upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def opened_database(database_url: str) -> AsyncIterator[Database]:
+    """`Database.open` on an empty database of each backend, at the newest schema."""
+    await upgrade_schema(database_url)
+    database = await Database.open(database_url)
+    yield database
+    await database.close()
 
 
 def _pg_params() -> list[object]:
@@ -44,8 +76,15 @@ async def database_url(
         return
     if PG_URL is None:
         pytest.fail("MEETBOT_REQUIRE_PG=1 but MEETBOT_TEST_PG_URL is not set")
-    url = make_url(PG_URL)
-    name = f"meetbot_t_{uuid.uuid4().hex[:12]}"
+    async with fresh_pg_database(PG_URL, "meetbot_t") as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def fresh_pg_database(server_url: str, prefix: str) -> AsyncIterator[str]:
+    """An empty PostgreSQL database on the server of `server_url`, dropped afterwards."""
+    url = make_url(server_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(
         host=url.host, port=url.port, user=url.username, password=url.password, database=url.database
     )

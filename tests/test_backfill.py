@@ -11,44 +11,22 @@ from pathlib import Path
 import pytest
 
 from meetbot.adapters.irc.protocol import ServerFeatures, chathistory_after
-from meetbot.app import App, build_app
-from meetbot.config import Settings
+from meetbot.app import App
 from meetbot.domain.model import ItemKind
-from meetbot.events import Identity, LineKind, MessageIn, Outbound, RoomRef, Say
+from meetbot.events import Identity, LineKind, MessageIn, RoomRef, Say
 from tests.conftest import T0
+from tests.recording import Recorder, recorded_app
 
 ROOM = RoomRef("libera", "#backfill")
 ALICE = Identity("libera", "alice", account="alice")
 BOB = Identity("libera", "bob", account="bob")
 
 
-class Recorder:
-    network, bot_nick = "libera", "meetbot"
-
-    def __init__(self) -> None:
-        self.sent: list[Outbound] = []
-
-    async def run(self, submit: object) -> None:
-        return None
-
-    def members(self, room: RoomRef) -> list[Identity]:
-        return [BOB]
-
-    async def send(self, message: Outbound) -> None:
-        self.sent.append(message)
-
-
 @pytest.fixture
 async def app(tmp_path: Path) -> AsyncIterator[tuple[App, Recorder]]:
-    recorder = Recorder()
-    built = await build_app(
-        Settings(),
-        [recorder],
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
-        publish_dir=tmp_path,
-    )
-    yield built, recorder
-    await built.close()
+    recorder = Recorder([BOB])
+    async with recorded_app(tmp_path, recorder) as built:
+        yield built, recorder
 
 
 def live(who: Identity, seconds: float, text: str, msgid: str | None = None) -> MessageIn:

@@ -3,13 +3,10 @@ each process's own monotonic clock (never compared across hosts), advanced here 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from meetbot.failover import LeaseKeeper
-from meetbot.storage import migrate
-from meetbot.storage.database import Database, create_engine
+from meetbot.storage.database import Database
 
 LEASE = 8.0
 
@@ -23,13 +20,8 @@ class Clock:
 
 
 @pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    engine = create_engine(database_url)
-    await migrate.upgrade(engine)
-    await engine.dispose()
-    opened = await Database.open(database_url)
-    yield opened
-    await opened.close()
+def database(opened_database: Database) -> Database:
+    return opened_database
 
 
 def keeper(database: Database, holder: str, clock: Clock) -> LeaseKeeper:

@@ -20,10 +20,8 @@ from meetbot.domain.attribution import is_matrix_user_id, matrix_user_ids, owner
 from meetbot.domain.model import Line
 from meetbot.engine import Engine, MeetingHeader
 from meetbot.events import Identity, LineKind, MessageIn, Outbound, RoomRef, Say
-from meetbot.storage import migrate
-from meetbot.storage.database import create_engine
 from meetbot_plugins.meeting.plugin import MeetingPlugin
-from tests.conftest import T0
+from tests.conftest import T0, upgrade_schema
 
 BOB = "@bob:example.org"
 CAROL = "@carol:example.org"
@@ -383,9 +381,7 @@ class MatrixRoom:
 @pytest.fixture
 async def bot(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[App, MatrixRoom]]:
     channel = MatrixRoom()
-    engine = create_engine(database_url)
-    await migrate.upgrade(engine)
-    await engine.dispose()
+    await upgrade_schema(database_url)
     app = await build_app(Settings(), [channel], database_url=database_url, publish_dir=tmp_path)
     yield app, channel
     await app.close()

@@ -16,8 +16,8 @@ from meetbot.config.schedule_files import Schedules
 from meetbot.events import Identity, MessageIn, Outbound, RoomRef, Say
 from meetbot.reminders import ReminderService
 from meetbot.schedule import Place, ReminderRule, Series, Slot, parse_frequency
-from meetbot.storage import migrate
-from meetbot.storage.database import Database, create_engine
+from meetbot.storage.database import Database
+from tests.conftest import upgrade_schema
 
 ROOM = RoomRef("libera", "#infra")
 
@@ -73,9 +73,7 @@ def soon() -> tuple[datetime, datetime]:
 
 
 async def open_database(url: str) -> Database:
-    engine = create_engine(url)
-    await migrate.upgrade(engine)
-    await engine.dispose()
+    await upgrade_schema(url)
     return await Database.open(url)
 
 

@@ -9,29 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from meetbot.app import App, build_app
-from meetbot.config import Settings
-from meetbot.events import Identity, LineKind, MessageIn, Outbound, RoomRef, Say
+from meetbot.app import App
+from meetbot.events import Identity, LineKind, MessageIn, RoomRef, Say
 from meetbot.plugin import Context, Plugin, command
 from tests.conftest import T0
+from tests.recording import Recorder, recorded_app
 
 ALICE = Identity("libera", "alice", account="alice")
-
-
-class Recorder:
-    network, bot_nick = "libera", "meetbot"
-
-    def __init__(self) -> None:
-        self.sent: list[Outbound] = []
-
-    async def run(self, submit: object) -> None:
-        return None
-
-    def members(self, room: RoomRef) -> list[Identity]:
-        return [Identity("libera", "bob", account="bobby")]
-
-    async def send(self, message: Outbound) -> None:
-        self.sent.append(message)
 
 
 class Exploding(Plugin):
@@ -50,15 +34,9 @@ async def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
 
     real_load = meetbot.app.load_plugins
     monkeypatch.setattr(meetbot.app, "load_plugins", lambda settings: [*real_load(settings), Exploding()])
-    recorder = Recorder()
-    built = await build_app(
-        Settings(),
-        [recorder],
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
-        publish_dir=tmp_path,
-    )
-    yield built, recorder
-    await built.close()
+    recorder = Recorder([Identity("libera", "bob", account="bobby")])
+    async with recorded_app(tmp_path, recorder) as built:
+        yield built, recorder
 
 
 def said(room: RoomRef, n: int, text: str) -> MessageIn:

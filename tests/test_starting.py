@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from meetbot.app import App, build_app
-from meetbot.config import Settings
+from meetbot.app import App
 from meetbot.config.schema import IrcNetwork
 from meetbot.domain.starting import may_start, refusal, who_may_start
-from meetbot.events import Identity, MessageIn, Outbound, RoomRef, Say, Standing, StartPolicy, StartRule
+from meetbot.events import Identity, MessageIn, RoomRef, Say, Standing, StartPolicy, StartRule
 from tests.conftest import T0
+from tests.recording import Recorder, recorded_app
 from tests.test_config import IRC, load_settings, only_problem, write
 
 NONE, VOICED, OPERATOR = Standing.NONE, Standing.VOICED, Standing.OPERATOR
@@ -79,33 +79,11 @@ ROOM = RoomRef("libera", "#policy")
 RULE = StartRule(StartPolicy.VOICED, frozenset({"alice"}))
 
 
-class Recorder:
-    network, bot_nick = "libera", "meetbot"
-
-    def __init__(self) -> None:
-        self.sent: list[Outbound] = []
-
-    async def run(self, submit: object) -> None:
-        return None
-
-    def members(self, room: RoomRef) -> list[Identity]:
-        return []
-
-    async def send(self, message: Outbound) -> None:
-        self.sent.append(message)
-
-
 @pytest.fixture
 async def app(tmp_path: Path) -> AsyncIterator[tuple[App, Recorder]]:
     recorder = Recorder()
-    built = await build_app(
-        Settings(),
-        [recorder],
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
-        publish_dir=tmp_path,
-    )
-    yield built, recorder
-    await built.close()
+    async with recorded_app(tmp_path, recorder) as built:
+        yield built, recorder
 
 
 def start(nick: str, account: str | None, standing: Standing, n: int) -> MessageIn:

@@ -16,7 +16,6 @@ from meetbot.domain.model import Item, ItemKind, Line
 from meetbot.engine import Engine
 from meetbot.events import LineKind, RoomRef
 from meetbot.storage import migrate
-from meetbot.storage.database import create_engine
 from meetbot.storage.meetings import (
     MeetingAlreadyOpenError,
     MeetingStore,
@@ -30,11 +29,8 @@ ROOM = RoomRef("libera", "#centos-meeting")
 
 
 @pytest.fixture
-async def database(database_url: str) -> AsyncIterator[AsyncEngine]:
-    db = create_engine(database_url)
-    await migrate.upgrade(db)
-    yield db
-    await db.dispose()
+def database(migrated_engine: AsyncEngine) -> AsyncEngine:
+    return migrated_engine
 
 
 @pytest.fixture

@@ -15,9 +15,7 @@ from meetbot.config import Settings
 from meetbot.domain.model import Line
 from meetbot.domain.team import ActionStatus, NewAction, Owner
 from meetbot.events import Identity, LineKind, MessageIn, Outbound, RoomRef, Say, SetTopic
-from meetbot.storage import migrate
-from meetbot.storage.database import create_engine
-from tests.conftest import T0
+from tests.conftest import T0, upgrade_schema
 
 ROOM = RoomRef("libera", "#infra")
 ALICE = Identity("libera", "alice", account="alice")
@@ -49,9 +47,7 @@ class Channel:
 @pytest.fixture
 async def bot(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[App, Channel]]:
     channel = Channel()
-    engine = create_engine(database_url)  # what `meetbot db upgrade` does before a PostgreSQL start
-    await migrate.upgrade(engine)
-    await engine.dispose()
+    await upgrade_schema(database_url)
     app = await build_app(Settings(), [channel], database_url=database_url, publish_dir=tmp_path)
     yield app, channel
     await app.close()

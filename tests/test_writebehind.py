@@ -3,7 +3,6 @@ queued and committed together; a line that is acted on is durable, with all befo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -12,8 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from meetbot.domain.model import Line
 from meetbot.events import LineKind, RoomRef
-from meetbot.storage import migrate
-from meetbot.storage.database import create_engine
 from meetbot.storage.meetings import MeetingStore
 from meetbot.writebehind import WriteBehind
 from tests.conftest import T0
@@ -22,11 +19,8 @@ ROOM = RoomRef("libera", "#busy")
 
 
 @pytest.fixture
-async def database(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await migrate.upgrade(engine)
-    yield engine
-    await engine.dispose()
+def database(migrated_engine: AsyncEngine) -> AsyncEngine:
+    return migrated_engine
 
 
 def said(seq: int, text: str) -> Line:

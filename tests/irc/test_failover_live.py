@@ -12,22 +12,19 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg  # type: ignore[import-untyped]
 import pytest
 import pytest_asyncio
-from sqlalchemy.engine import make_url
 
 from meetbot.events import RoomRef
 from meetbot.storage.database import create_engine
 from meetbot.storage.meetings import MeetingStore
-from tests.conftest import PG_REQUIRED, PG_URL
+from tests.conftest import PG_REQUIRED, PG_URL, fresh_pg_database
 from tests.irc.conftest import PASSWORDS, People, harness
 from tests.irc.driver import Line
 
@@ -43,17 +40,8 @@ async def pg_url() -> AsyncIterator[str]:
         if PG_REQUIRED:
             pytest.fail("MEETBOT_REQUIRE_PG=1 but MEETBOT_TEST_PG_URL is not set")
         pytest.skip("MEETBOT_TEST_PG_URL not set (scripts/test.sh sets it)")
-    url = make_url(PG_URL)
-    name = f"meetbot_failover_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(
-        host=url.host, port=url.port, user=url.username, password=url.password, database=url.database
-    )
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with fresh_pg_database(PG_URL, "meetbot_failover") as url:
+        yield url
 
 
 def _config(tmp_path: Path, ircd: Any, channel: str, database: str, start: datetime) -> str:

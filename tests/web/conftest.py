@@ -16,9 +16,9 @@ from meetbot.config.schema import DatabaseSettings, PublishSettings
 from meetbot.engine import Engine
 from meetbot.registry import load_plugins
 from meetbot.replay import replay_log
-from meetbot.storage import migrate
-from meetbot.storage.database import Database, create_engine
+from meetbot.storage.database import Database
 from meetbot.web.site import build_site
+from tests.conftest import upgrade_schema
 
 # Stored text that must come out inert everywhere.
 HOSTILE = '<script>alert("x")</script> <img src=x onerror=alert(1)> "quoted" NEAR(a b) * : ^ AND OR'
@@ -80,12 +80,7 @@ async def replay(seeded: Seeded, lines: Sequence[str], *, day: date, channel: st
 
 
 async def seed(database_url: str, tmp: Path) -> Seeded:
-    engine = create_engine(database_url)
-    try:
-        # PostgreSQL is never upgraded implicitly (Database.open refuses an old schema).
-        await migrate.upgrade(engine)
-    finally:
-        await engine.dispose()
+    await upgrade_schema(database_url)
     publish = tmp / "published"
     settings = Settings(database=DatabaseSettings(url=database_url), publish=PublishSettings(dir=publish))
     seeded = Seeded(database_url, settings, publish)

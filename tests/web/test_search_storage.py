@@ -3,7 +3,6 @@ edits, redactions and deletions are reflected; query syntax can't get through.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -12,8 +11,7 @@ from sqlalchemy import delete
 from meetbot.domain.model import Line
 from meetbot.engine import Engine
 from meetbot.events import LineKind, RoomRef
-from meetbot.storage import migrate
-from meetbot.storage.database import Database, create_engine
+from meetbot.storage.database import Database
 from meetbot.storage.search import fts5_query, highlight, query_words
 from meetbot.storage.tables import MeetingRow
 from tests.conftest import T0
@@ -26,13 +24,8 @@ def line(seq: int, text: str, kind: LineKind = LineKind.SAY, **extra: object) ->
 
 
 @pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    engine = create_engine(database_url)
-    await migrate.upgrade(engine)
-    await engine.dispose()
-    database = await Database.open(database_url)
-    yield database
-    await database.close()
+def database(opened_database: Database) -> Database:
+    return opened_database
 
 
 async def finished_meeting(database: Database, engine: Engine, lines: list[Line]) -> int:
