@@ -12,8 +12,7 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -35,36 +34,16 @@ CONTEXT_FIELDS = ("network", "room", "meeting_id")
 # --------------------------------------------------------------------------- context
 
 
-@contextmanager
-def log_context(
-    network: str | None = None, room: str | None = None, meeting_id: int | None = None
-) -> Iterator[None]:
-    """Records logged inside carry the given values (the ones not given stay as they were).
-
-    On exit all three go back to what they were on entry, including a meeting id someone set
-    inside with set_meeting_id(): a long-lived task (a dispatcher worker) must not carry one
-    line's meeting over to the next."""
-    network_token = _network.set(_network.get() if network is None else network)
-    room_token = _room.set(_room.get() if room is None else room)
-    meeting_token = _meeting_id.set(_meeting_id.get() if meeting_id is None else meeting_id)
-    try:
-        yield
-    finally:
-        _meeting_id.reset(meeting_token)
-        _room.reset(room_token)
-        _network.reset(network_token)
-
-
 def set_room(network: str, room: str) -> None:
-    """Name the room for everything the current task logs from now on (a room's worker: it
-    runs in a context of its own, so this costs nothing per line, unlike log_context)."""
+    """Name the room for everything the current task logs from now on. A room's worker is a
+    task, so it runs in a context of its own: set once, this costs nothing per line."""
     _network.set(network)
     _room.set(room)
 
 
 def set_meeting_id(meeting_id: int | None) -> None:
     """Name the meeting for the rest of the current log context (for code that learns the
-    meeting only while handling a line; the enclosing log_context undoes it at its end)."""
+    meeting only while handling a line; the room's worker clears it after each line)."""
     _meeting_id.set(meeting_id)
 
 

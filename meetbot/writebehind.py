@@ -264,17 +264,15 @@ class WriteBehind:
             await self._store.blank_lines(meeting_id, first.native_id)
             return
         lines: list[tuple[int, Line]] = []
-        states: dict[int, _SaveState] = {}  # one save per meeting: its live state, after its lines
+        # One save per meeting, of its live state, after its lines; with items if any asked.
+        saves: dict[int, tuple[Meeting, bool]] = {}
         for meeting_id, write in batch:
             if isinstance(write, _AppendLine):
                 lines.append((meeting_id, write.line))
             elif isinstance(write, _SaveState):
-                if meeting_id in states:
-                    states[meeting_id].items |= write.items
-                else:
-                    states[meeting_id] = _SaveState(write.meeting, write.items, write.done)
-        saves = [(save.meeting, save.items) for save in states.values()]
-        self.lines_logged += await self._store.write(lines, saves)
+                items = write.items or saves.get(meeting_id, (write.meeting, False))[1]
+                saves[meeting_id] = (write.meeting, items)
+        self.lines_logged += await self._store.write(lines, list(saves.values()))
 
 
 def _id(meeting: Meeting) -> int:

@@ -32,9 +32,9 @@ from meetbot.logs import (
     Redactor,
     configure_logging,
     database_password,
-    log_context,
     secrets_of,
     set_meeting_id,
+    set_room,
 )
 
 log = logging.getLogger("meetbot.test_logs")
@@ -183,23 +183,27 @@ async def test_json_lines_carry_the_dispatched_lines_network_room_and_meeting(
     assert not {"network", "room", "meeting_id", "exc_info"} & outside.keys()
 
 
-def test_text_lines_end_with_the_context_when_known(configure: Callable[[Settings], io.StringIO]) -> None:
+async def test_text_lines_end_with_the_context_when_known(
+    configure: Callable[[Settings], io.StringIO],
+) -> None:
     stream = configure(Settings())
-    with log_context(network="libera", room="#fedora-meeting"):
+
+    async def worker() -> None:  # as a room's worker does it, in a task of its own
+        set_room("libera", "#fedora-meeting")
         log.info("joined")
         set_meeting_id(7)
         log.info("topic set")
-        with log_context(meeting_id=8):
-            log.info("nested")
-        log.info("back")
+        set_meeting_id(None)
+        log.info("between meetings")
+
+    await asyncio.create_task(worker())
     log.info("no context")
     lines = stream.getvalue().splitlines()
     prefix = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO meetbot\.test_logs: "
     expected = [
         "joined [libera #fedora-meeting]",
         "topic set [libera #fedora-meeting meeting=7]",
-        "nested [libera #fedora-meeting meeting=8]",
-        "back [libera #fedora-meeting meeting=7]",
+        "between meetings [libera #fedora-meeting]",
         "no context",
     ]
     assert len(lines) == len(expected)
@@ -211,10 +215,10 @@ async def test_context_stays_in_its_own_task(configure: Callable[[Settings], io.
     stream = configure(Settings(log_format="json"))
 
     async def room(name: str, meeting: int) -> None:
-        with log_context(network="libera", room=name):
-            set_meeting_id(meeting)
-            await asyncio.sleep(0)  # let the other task run in between
-            log.info("in %s", name)
+        set_room("libera", name)
+        set_meeting_id(meeting)
+        await asyncio.sleep(0)  # let the other task run in between
+        log.info("in %s", name)
 
     await asyncio.gather(room("#a", 1), room("#b", 2))
     seen = {(r["room"], r["meeting_id"]) for r in json_lines(stream)}

@@ -20,6 +20,8 @@ from meetbot.storage.meetings import (
     MeetingAlreadyOpenError,
     MeetingStore,
     StorageUnavailableError,
+    _insert_lines,
+    _line_values,
     translate_outages,
 )
 from meetbot.storage.tables import Base
@@ -139,3 +141,17 @@ async def test_a_server_starting_up_is_an_outage_a_wrong_query_is_not(sqlstate: 
     expected: type[Exception] = StorageUnavailableError if outage else DBAPIError
     with pytest.raises(expected):
         await connect()
+
+
+async def test_atomic_work_on_the_writer_is_all_or_nothing(store: MeetingStore) -> None:
+    """A meeting's state and its items are written as one unit (`atomic`): on PostgreSQL the
+    writer's own connection is in autocommit, so this takes a transaction of its own."""
+    header = await store.start_meeting(ROOM, line(1, "#startmeeting"))
+
+    def half_done(connection: Connection) -> None:
+        _insert_lines([_line_values(header.id, line(2, "kept only with the rest"))])(connection)
+        raise RuntimeError("failed after the first statement")
+
+    with pytest.raises(RuntimeError):
+        await store.writer.run(half_done, atomic=True)
+    assert [stored.seq for stored in await store.lines(header.id)] == [1]

@@ -35,10 +35,10 @@ async def test_chatter_is_group_committed_and_a_command_waits_for_all_before_it(
     writes = 0
     run = store.writer.run
 
-    async def counted(work: Any) -> Any:
+    async def counted(work: Any, **options: Any) -> Any:
         nonlocal writes
         writes += 1
-        return await run(work)
+        return await run(work, **options)
 
     store.writer.run = counted  # type: ignore[method-assign]
     buffer = WriteBehind(store)

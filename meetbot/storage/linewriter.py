@@ -11,8 +11,9 @@ work (a plain function of a synchronous connection) in one go:
   transaction and one hop (~0.1-0.2 ms). The file is shared with the async engine; SQLite
   serialises the two writers (WAL, busy timeout).
 - PostgreSQL: one held connection in autocommit, the work run on it through SQLAlchemy's
-  `run_sync`: each statement is one round trip and atomic on its own (a multi-row INSERT too),
-  so callers order their statements such that any prefix leaves the database consistent. A
+  `run_sync`: a single statement (an INSERT of one line or many) is one round trip and atomic.
+  Work of several statements that must hold together (`atomic`: a meeting's state with its
+  items) runs in a transaction on a pooled connection instead, in turn with the rest. A held
   connection that fails is dropped and the next write opens a new one (the caller sees the
   failure and retries).
 - SQLite in memory: the async engine itself (its one shared connection is the database).
@@ -37,8 +38,9 @@ Work = Callable[[Connection], T]
 
 
 class LineWriter(Protocol):
-    async def run(self, work: Work[T]) -> T:
-        """Run `work` with a synchronous connection (see the module doc for its atomicity)."""
+    async def run(self, work: Work[T], *, atomic: bool = False) -> T:
+        """Run `work` with a synchronous connection; `atomic`: all of it or nothing, even where
+        a single statement would not need a transaction (see the module doc)."""
 
     async def close(self) -> None: ...
 
@@ -56,7 +58,7 @@ class EngineWriter:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def run(self, work: Work[T]) -> T:
+    async def run(self, work: Work[T], *, atomic: bool = False) -> T:
         async with self._engine.begin() as connection:
             return await connection.run_sync(work)
 
@@ -82,7 +84,8 @@ class ThreadedSqliteWriter:
             self._engine = engine
         return self._engine
 
-    async def run(self, work: Work[T]) -> T:
+    async def run(self, work: Work[T], *, atomic: bool = False) -> T:
+        # Always a transaction here: one costs nothing extra on SQLite.
         engine = self._sync_engine()
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._run, engine, work)
 
@@ -115,12 +118,16 @@ class ThreadedSqliteWriter:
 
 class HeldConnectionWriter:
     def __init__(self, engine: AsyncEngine) -> None:
+        self._pool = engine
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._connection: AsyncConnection | None = None
-        self._lock = asyncio.Lock()  # one unit of work at a time on the one connection
+        self._lock = asyncio.Lock()  # one unit of work at a time, in the order they came
 
-    async def run(self, work: Work[T]) -> T:
+    async def run(self, work: Work[T], *, atomic: bool = False) -> T:
         async with self._lock:
+            if atomic:
+                async with self._pool.begin() as transaction:
+                    return await transaction.run_sync(work)
             if self._connection is None:
                 self._connection = await self._engine.connect()
             connection = self._connection

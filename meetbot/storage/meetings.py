@@ -288,10 +288,6 @@ class MeetingStore:
             raise
         return True
 
-    async def append_lines(self, meeting_id: int, lines: Sequence[Line]) -> int:
-        """Store consecutive lines of a meeting in one unit of work; returns how many were new."""
-        return await self.write([(meeting_id, line) for line in lines])
-
     @translate_outages
     async def write(
         self, lines: Sequence[tuple[int, Line]], states: Sequence[tuple[Meeting, bool]] = ()
@@ -303,26 +299,25 @@ class MeetingStore:
         rows = [_line_values(meeting_id, line) for meeting_id, line in lines]
         plans = [self._plan_state(meeting, items) for meeting, items in states]
 
-        def work(connection: Connection) -> None:
-            if rows:
-                _insert_lines(rows)(connection)
+        def write_states(connection: Connection) -> None:
             for plan in plans:
                 _write_state(connection, plan)
 
+        def lines_then_states(connection: Connection) -> None:
+            if rows:
+                _insert_lines(rows)(connection)
+            write_states(connection)
+
         try:
-            await self.writer.run(work)
+            await self.writer.run(lines_then_states, atomic=bool(plans))
             stored = len(rows)
         except IntegrityError:
             # Nothing of it was kept: the lines failed first, as one statement.
             stored = 0
             for meeting_id, line in lines:
                 stored += await self.append_line(meeting_id, line)
-
-            def states_only(connection: Connection) -> None:
-                for plan in plans:
-                    _write_state(connection, plan)
-
-            await self.writer.run(states_only)
+            if plans:
+                await self.writer.run(write_states, atomic=True)
         for plan in plans:
             self._committed(plan)
         return stored
