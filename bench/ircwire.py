@@ -1,8 +1,9 @@
 """A minimal stdlib asyncio IRC client for the benchmark driver.
 
-Independent of meetbot and of jaraco `irc`, so the same code drives every bot and times the
-server's own round trip. Lines are timestamped when read; waiters are registered *before* the
-line that provokes the answer is sent, so an answer can never be missed.
+Independent of meetbot and of jaraco `irc` (the line parser is the test suite's stdlib one), so
+the same code drives every bot and times the server's own round trip. Lines are timestamped when
+read; waiters are registered *before* the line that provokes the answer is sent, so an answer can
+never be missed.
 """
 
 from __future__ import annotations
@@ -10,9 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+# The repository root, for the test suite's stdlib IRC line parser.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.irc.driver import parse as parse_line
 
 
 @dataclass(slots=True)
@@ -32,21 +40,8 @@ class Msg:
 
 
 def parse(raw: str, at: float) -> Msg:
-    rest = raw
-    if rest.startswith("@"):
-        rest = rest.partition(" ")[2]
-    source = ""
-    if rest.startswith(":"):
-        prefix, _, rest = rest[1:].partition(" ")
-        source = prefix.split("!", 1)[0]
-    trailing = None
-    if " :" in rest:
-        rest, _, trailing = rest.partition(" :")
-    params = rest.split()
-    command = params.pop(0).upper() if params else ""
-    if trailing is not None:
-        params.append(trailing)
-    return Msg(source, command, params, at)
+    line = parse_line(raw)
+    return Msg(line.source, line.command, line.params, at)
 
 
 Predicate = Callable[[Msg], bool]
