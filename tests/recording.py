@@ -37,13 +37,14 @@ class Recorder:
 
 @contextlib.asynccontextmanager
 async def recorded_app(
-    tmp_path: Path, recorder: Recorder, settings: Settings | None = None
+    tmp_path: Path, recorder: Recorder, *, database_url: str | None = None
 ) -> AsyncIterator[App]:
-    """The real app on a SQLite file in `tmp_path`, talking to `recorder` only."""
+    """The real app talking to `recorder` only, publishing into `tmp_path`; on a SQLite file
+    there unless given a database (upgraded already, as `meetbot db upgrade` would)."""
     app = await build_app(
-        settings or Settings(),
+        Settings(),
         [recorder],
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        database_url=database_url or f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
         publish_dir=tmp_path,
     )
     try:

@@ -14,14 +14,14 @@ from hypothesis import strategies as st
 
 from meetbot.adapters.matrix.pills import is_user_id, read_pills, user_of_link, with_user_ids
 from meetbot.adapters.matrix.translate import RoomView, translate
-from meetbot.app import App, build_app
-from meetbot.config import Settings
+from meetbot.app import App
 from meetbot.domain.attribution import is_matrix_user_id, matrix_user_ids, owners_in
 from meetbot.domain.model import Line
 from meetbot.engine import Engine, MeetingHeader
-from meetbot.events import Identity, LineKind, MessageIn, Outbound, RoomRef, Say
+from meetbot.events import Identity, LineKind, MessageIn, RoomRef
 from meetbot_plugins.meeting.plugin import MeetingPlugin
 from tests.conftest import T0, upgrade_schema
+from tests.recording import Recorder, recorded_app
 
 BOB = "@bob:example.org"
 CAROL = "@carol:example.org"
@@ -361,33 +361,15 @@ def test_action_owners_by_user_id() -> None:
     assert owners_in("example and someone", ["example", "someone"]) == ["example", "someone"]
 
 
-class MatrixRoom:
-    network, bot_nick = "mx", "@meetbot:example.org"
-
-    def __init__(self) -> None:
-        self.said: list[str] = []
-
-    async def run(self, submit: object) -> None:
-        return None
-
-    def members(self, room: RoomRef) -> list[Identity]:
-        return [ALICE_ID, BOB_ID]
-
-    async def send(self, message: Outbound) -> None:
-        if isinstance(message, Say):
-            self.said.append(message.text)
-
-
 @pytest.fixture
-async def bot(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[App, MatrixRoom]]:
-    channel = MatrixRoom()
+async def bot(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[App, Recorder]]:
+    room = Recorder([ALICE_ID, BOB_ID], network="mx", bot_nick="@meetbot:example.org")
     await upgrade_schema(database_url)
-    app = await build_app(Settings(), [channel], database_url=database_url, publish_dir=tmp_path)
-    yield app, channel
-    await app.close()
+    async with recorded_app(tmp_path, room, database_url=database_url) as app:
+        yield app, room
 
 
-async def test_a_pilled_action_is_owned_once_by_the_account(bot: tuple[App, MatrixRoom]) -> None:
+async def test_a_pilled_action_is_owned_once_by_the_account(bot: tuple[App, Recorder]) -> None:
     app, channel = bot
     lines = [
         (ALICE_ID, "#startmeeting pills"),
