@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -29,6 +30,13 @@ PG_REQUIRED = os.environ.get("MEETBOT_REQUIRE_PG") == "1"
 @pytest.fixture
 def engine() -> Engine:
     return Engine([MeetingPlugin()])
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (nothing stays bound to it after the probe closes)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 async def upgrade_schema(url: str) -> None:

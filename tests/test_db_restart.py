@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from meetbot.events import Identity, MessageIn, Outbound, RoomRef
 from meetbot.storage import migrate
 from meetbot.storage.database import create_engine
 from meetbot.web.site import build_site
-from tests.conftest import PG_REQUIRED, T0
+from tests.conftest import PG_REQUIRED, T0, free_port
 
 PG_BINARIES = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
 ROOM = RoomRef("libera", "#restart")
@@ -58,12 +57,6 @@ class PrivateServer:
         self.ctl("-m", "immediate", "-w", "stop")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def private_server() -> Iterator[PrivateServer]:
     if not PG_BINARIES or os.geteuid() != 0 or shutil.which("runuser") is None:
@@ -73,7 +66,7 @@ def private_server() -> Iterator[PrivateServer]:
         pytest.skip(reason)
     home = Path(tempfile.mkdtemp(prefix="meetbot-pg-restart-"))
     shutil.chown(home, "postgres", "postgres")
-    server = PrivateServer(PG_BINARIES[-1].parent, home / "data", _free_port())
+    server = PrivateServer(PG_BINARIES[-1].parent, home / "data", free_port())
     subprocess.run(
         [
             "runuser",

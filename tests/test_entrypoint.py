@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 
 from meetbot.storage import migrate
 from meetbot.storage.database import create_engine
+from tests.conftest import free_port
 
 ENTRYPOINT = Path(__file__).resolve().parents[1] / "scripts" / "docker-entrypoint.sh"
 # The venv the tests run from (.venv/bin): the image has its venv first on PATH the same way.
@@ -29,13 +29,6 @@ START_WITHIN = 12.0  # seconds from launch to a healthy /healthz (upgrade + star
 STOP_WITHIN = 8.0  # seconds from SIGTERM to exit
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    """A loopback port nobody listens on (nothing is ever bound to it after the probe closes)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _env(config: Path) -> dict[str, str]:
@@ -99,8 +92,8 @@ async def test_entrypoint_upgrades_an_empty_database_runs_and_stops_on_sigterm(
     database_url: str, tmp_path: Path
 ) -> None:
     assert (VENV_BIN / "meetbot").exists(), f"no meetbot in {VENV_BIN}; install the project first"
-    web_port = _free_port()
-    config = _write_config(tmp_path, database_url, web_port, irc_port=_free_port())
+    web_port = free_port()
+    config = _write_config(tmp_path, database_url, web_port, irc_port=free_port())
     assert await _revision(database_url) is None  # really empty
 
     process = await asyncio.create_subprocess_exec(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -19,13 +18,8 @@ from meetbot.engine import Engine
 from meetbot.registry import load_plugins
 from meetbot.storage.database import Database
 from meetbot.web.server import beside_bot
+from tests.conftest import free_port
 from tests.web.conftest import Seeded
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def fetch(url: str) -> tuple[int, str]:
