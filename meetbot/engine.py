@@ -42,6 +42,9 @@ class Outcome:
     items_changed: bool = False
     state_changed: bool = False  # anything storage keeps besides lines (name, title, items, end)
     ended: bool = False
+    # The command was turned away before it ran (a refusal, a usage line): nothing changed,
+    # so its replies tell the room nothing a crash before its line is stored could contradict.
+    turned_away: bool = False
 
     @property
     def replies(self) -> list[str]:
@@ -156,7 +159,7 @@ class Engine:
         found = self.command_for(line.text, typed=line.kind is LineKind.SAY, network=meeting.room.network)
         if found is not None:
             ctx.command, spec = found
-            self._run(spec, ctx, meeting)
+            outcome.turned_away = not self._run(spec, ctx, meeting)
         else:
             for handler in self.listeners:
                 _guarded(handler, ctx, None)
@@ -200,15 +203,17 @@ class Engine:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _run(self, spec: CommandSpec, ctx: Context, meeting: Meeting) -> None:
+    def _run(self, spec: CommandSpec, ctx: Context, meeting: Meeting) -> bool:
+        """Whether the command ran (False: refused or without its arguments)."""
         if spec.role is Role.CHAIR and not ctx.is_chair():
             chairs = ", ".join(sorted(meeting.chairs.values(), key=str.casefold))
             ctx.reply(f"{ctx.nick}: #{spec.name} is for the meeting chairs ({chairs}); nothing changed.")
-            return
+            return False
         if spec.needs_args and not ctx.args:
             ctx.reply(f"Usage: {spec.usage}")
-            return
+            return False
         self._call(spec, ctx)
+        return True
 
     @staticmethod
     def _call(spec: CommandSpec, ctx: Context) -> None:

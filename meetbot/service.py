@@ -169,10 +169,11 @@ class MeetingService:
         outcome = self.engine.apply(meeting, line)
         # Durable before anything is done about it that anyone can see (a reply, a topic, the
         # minutes). A line that only changes the meeting in memory (#info, #action) or nothing
-        # (chatter) is queued and group-committed with the lines and state around it, so a busy
-        # channel keeps up; a crash can take only those last lines, and a rebuild from the
-        # stored ones is consistent with what the room was told.
-        acts = bool(outcome.effects) or outcome.ended
+        # (chatter, a command turned away with a usage line or a refusal) is queued and
+        # group-committed with the lines and state around it, so a busy channel keeps up and
+        # such replies leave at once; a crash can take only those last lines, and a rebuild from
+        # the stored ones is consistent with what the room was told.
+        acts = outcome.ended or (bool(outcome.effects) and not outcome.turned_away)
         if not await self._store_line(meeting, line, durable=acts):
             return  # the database knew its id (a line of this meeting not loaded in memory)
         await self._carry_out(state, outcome)

@@ -104,6 +104,7 @@ def test_non_chair_gets_one_reply_and_nothing_changes(script: Script, text: str)
     outcome = script.say(BOB, text)
     assert len(outcome.replies) == 1
     assert "is for the meeting chairs (alice)" in outcome.replies[0]
+    assert outcome.turned_away  # the service answers it without waiting for the database
     assert not [e for e in outcome.effects if isinstance(e, ChangeTopic | PublishMinutes)]
     after = (
         script.items(),
@@ -144,6 +145,14 @@ def test_missing_argument_gets_a_usage_line(script: Script, text: str) -> None:
     assert len(outcome.replies) == 1
     assert outcome.replies[0].startswith("Usage: #")
     assert script.items() == []
+
+
+def test_only_a_command_refused_or_missing_its_arguments_is_turned_away(script: Script) -> None:
+    assert script.say(ALICE, "#agreed").turned_away
+    assert script.say(BOB, "#chair bob").turned_away
+    assert not script.say(ALICE, "#agreed yes").turned_away
+    assert not script.say(ALICE, "#chair bob").turned_away
+    assert not script.say(BOB, "just chatter").turned_away
 
 
 def test_items_of_every_kind(script: Script) -> None:

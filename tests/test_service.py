@@ -3,6 +3,8 @@ handler loses nothing, rooms don't wait on each other, and bot replies are logge
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -134,3 +136,37 @@ async def test_chairing_someone_present_but_silent_reaches_their_account(app: tu
     rebuilt = bot.service.engine.rebuild(header, await bot.database.meetings.lines(header.id))
     assert rebuilt.is_chair("libera:bobby")
     assert rebuilt.current_topic == "bob chairs"
+
+
+async def test_a_command_turned_away_is_answered_at_once_and_a_change_only_once_stored(
+    app: tuple[App, Recorder], tmp_path: Path
+) -> None:
+    """A usage line changes nothing, so it need not wait for its command's line to be stored;
+    a reply that reports a change (the chairs) waits until the line that made it is."""
+    bot, recorder = app
+    room = RoomRef("libera", "#a")
+    bot.dispatcher.submit(said(room, 0, "#startmeeting x"))
+    await bot.settled()
+    blocker = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # holds the write lock: no line can be stored meanwhile
+    try:
+        bot.dispatcher.submit(said(room, 1, "#agreed"))
+        await wait_for_reply(recorder, "Usage: #agreed")
+        bot.dispatcher.submit(said(room, 2, "#chair bob"))
+        await asyncio.sleep(0.3)
+        assert not [text for text in recorder.said if text.startswith("Current chairs")]
+    finally:
+        blocker.rollback()
+        blocker.close()
+    await bot.settled()
+    assert "Current chairs: alice bob" in recorder.said
+    (header,) = await bot.database.meetings.meetings_in(room)
+    texts = [line.text for line in await bot.database.meetings.lines(header.id)]
+    assert texts.index("#agreed") < texts.index("#chair bob")
+    assert [text for text in texts if text.startswith("Usage")], "the bot's own reply is logged too"
+
+
+async def wait_for_reply(recorder: Recorder, start: str) -> None:
+    async with asyncio.timeout(5):
+        while not [text for text in recorder.said if text.startswith(start)]:  # noqa: ASYNC110 - polls the bot
+            await asyncio.sleep(0.01)

@@ -9,7 +9,10 @@ work (a plain function of a synchronous connection) in one go:
 
 - SQLite (a file): a synchronous connection on a thread of its own; the work is one
   transaction and one hop (~0.1-0.2 ms). The file is shared with the async engine; SQLite
-  serialises the two writers (WAL, busy timeout).
+  serialises the two writers (WAL, busy timeout). `small` work (a few rows: a command's line)
+  runs on the event loop's thread instead when the writer thread is idle, sparing the hop; it
+  never waits there for a lock another connection holds (that one may need the loop to finish
+  its transaction): busy, it goes to the thread like the rest.
 - PostgreSQL: one held connection in autocommit, the work run on it through SQLAlchemy's
   `run_sync`: a single statement (an INSERT of one line or many) is one round trip and atomic.
   Work of several statements that must hold together (`atomic`: a meeting's state with its
@@ -28,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from meetbot.storage.sqlite import apply_pragmas
@@ -36,11 +39,18 @@ from meetbot.storage.sqlite import apply_pragmas
 T = TypeVar("T")
 Work = Callable[[Connection], T]
 
+BUSY_TIMEOUT_MS = 30_000  # how long the writer thread waits for another connection's write lock
+
+
+class _Busy(Exception):
+    """Another connection holds the write lock: the work goes to the thread, which may wait."""
+
 
 class LineWriter(Protocol):
-    async def run(self, work: Work[T], *, atomic: bool = False) -> T:
+    async def run(self, work: Work[T], *, atomic: bool = False, small: bool = False) -> T:
         """Run `work` with a synchronous connection; `atomic`: all of it or nothing, even where
-        a single statement would not need a transaction (see the module doc)."""
+        a single statement would not need a transaction; `small`: a few rows, quick enough to
+        run without leaving the event loop (see the module doc)."""
 
     async def close(self) -> None: ...
 
@@ -58,7 +68,7 @@ class EngineWriter:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def run(self, work: Work[T], *, atomic: bool = False) -> T:
+    async def run(self, work: Work[T], *, atomic: bool = False, small: bool = False) -> T:
         async with self._engine.begin() as connection:
             return await connection.run_sync(work)
 
@@ -72,10 +82,13 @@ class ThreadedSqliteWriter:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-lines")
         self._engine: Engine | None = None
         self._connection: Connection | None = None
+        self._in_flight = 0  # units of work handed to the thread and not finished
 
     def _sync_engine(self) -> Engine:
         if self._engine is None:
-            engine = create_engine(self._url, connect_args={"timeout": 30, "check_same_thread": False})
+            engine = create_engine(
+                self._url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+            )
 
             @event.listens_for(engine, "connect")
             def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -84,25 +97,55 @@ class ThreadedSqliteWriter:
             self._engine = engine
         return self._engine
 
-    async def run(self, work: Work[T], *, atomic: bool = False) -> T:
+    async def run(self, work: Work[T], *, atomic: bool = False, small: bool = False) -> T:
         # Always a transaction here: one costs nothing extra on SQLite.
         engine = self._sync_engine()
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._run, engine, work)
+        if small and not self._in_flight:
+            with contextlib.suppress(_Busy):
+                return self._run_here(engine, work)
+        self._in_flight += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, self._run, engine, work)
+        finally:
+            self._in_flight -= 1
 
-    def _run(self, engine: Engine, work: Work[T]) -> T:
+    def _run_here(self, engine: Engine, work: Work[T]) -> T:
+        """On the caller's thread (the writer thread is idle, so the connection is free),
+        giving up at once where another connection's lock would make it wait."""
+        dbapi = self._connected(engine).connection.dbapi_connection
+        assert dbapi is not None
+        dbapi.execute("PRAGMA busy_timeout=0")
+        try:
+            return self._run(engine, work, busy_fails=True)
+        finally:
+            if self._connection is not None:
+                dbapi.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+    def _connected(self, engine: Engine) -> Connection:
         if self._connection is None:
             self._connection = engine.connect()
-        connection = self._connection
+        return self._connection
+
+    def _run(self, engine: Engine, work: Work[T], *, busy_fails: bool = False) -> T:
+        connection = self._connected(engine)
         try:
             with connection.begin():
                 return work(connection)
         except IntegrityError:
             raise  # rolled back, the connection is fine: the caller sorts out the duplicate
-        except DBAPIError:
-            self._connection = None
-            with contextlib.suppress(Exception):
-                connection.close()
+        except OperationalError as error:
+            if busy_fails and getattr(error.orig, "sqlite_errorname", "") == "SQLITE_BUSY":
+                raise _Busy from error  # rolled back, the connection is fine
+            self._drop(connection)
             raise
+        except DBAPIError:
+            self._drop(connection)
+            raise
+
+    def _drop(self, connection: Connection) -> None:
+        self._connection = None
+        with contextlib.suppress(Exception):
+            connection.close()
 
     async def close(self) -> None:
         def shut() -> None:
@@ -123,7 +166,7 @@ class HeldConnectionWriter:
         self._connection: AsyncConnection | None = None
         self._lock = asyncio.Lock()  # one unit of work at a time, in the order they came
 
-    async def run(self, work: Work[T], *, atomic: bool = False) -> T:
+    async def run(self, work: Work[T], *, atomic: bool = False, small: bool = False) -> T:
         async with self._lock:
             if atomic:
                 async with self._pool.begin() as transaction:

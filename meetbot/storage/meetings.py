@@ -104,6 +104,8 @@ def _line_values(meeting_id: int, line: Line) -> dict[str, object]:
 
 
 _LINES = LineRow.__table__
+# A write of at most this many new rows may run without a thread hop (see linewriter).
+SMALL_WRITE_ROWS = 8
 # Built once, parameters apart: building and cache-keying a statement per write was half the
 # cost of storing a line (py-spy, bench/).
 _INSERT_LINE = insert(LineRow)
@@ -275,7 +277,7 @@ class MeetingStore:
         answer was lost when the database went away."""
         try:
             # Through the store's own writer: this is on every reply's path (see linewriter).
-            await self.writer.run(_insert_lines([_line_values(meeting_id, line)]))
+            await self.writer.run(_insert_lines([_line_values(meeting_id, line)]), small=True)
         except IntegrityError:
             async with self._session() as session:
                 existing = await session.scalar(
@@ -308,8 +310,9 @@ class MeetingStore:
                 _insert_lines(rows)(connection)
             write_states(connection)
 
+        new_rows = len(rows) + sum(len(plan.items) - plan.same for plan in plans if plan.items is not None)
         try:
-            await self.writer.run(lines_then_states, atomic=bool(plans))
+            await self.writer.run(lines_then_states, atomic=bool(plans), small=new_rows <= SMALL_WRITE_ROWS)
             stored = len(rows)
         except IntegrityError:
             # Nothing of it was kept: the lines failed first, as one statement.

@@ -1,0 +1,88 @@
+"""The SQLite line writer: small work (a command's line) runs on the event loop's own thread
+while the writer thread is idle, and never waits there for a lock another connection holds;
+the rest goes to the writer thread. Real SQLite files."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from meetbot.storage import linewriter
+from meetbot.storage.linewriter import ThreadedSqliteWriter, line_writer
+
+
+@pytest.fixture
+async def writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ThreadedSqliteWriter]:
+    # A lock that made the loop wait would hang the test for the whole busy timeout.
+    monkeypatch.setattr(linewriter, "BUSY_TIMEOUT_MS", 5_000)
+    with sqlite3.connect(tmp_path / "db.sqlite") as setup:
+        setup.execute("CREATE TABLE notes (thread INTEGER, text TEXT)")
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    made = line_writer(engine)
+    assert isinstance(made, ThreadedSqliteWriter)
+    yield made
+    await made.close()
+    await engine.dispose()
+
+
+def note(text: str) -> linewriter.Work[None]:
+    def work(connection: Connection) -> None:
+        connection.exec_driver_sql("INSERT INTO notes VALUES (?, ?)", (threading.get_ident(), text))
+
+    return work
+
+
+def notes(tmp_path: Path) -> list[tuple[int, str]]:
+    with sqlite3.connect(tmp_path / "db.sqlite") as reader:
+        return list(reader.execute("SELECT thread, text FROM notes ORDER BY rowid"))
+
+
+async def test_small_work_runs_on_the_loop_thread_and_the_rest_on_the_writer_thread(
+    writer: ThreadedSqliteWriter, tmp_path: Path
+) -> None:
+    await writer.run(note("small"), small=True)
+    await writer.run(note("large"))
+    await writer.run(note("small again"), small=True)
+    loop_thread = threading.get_ident()
+    assert [(text, thread == loop_thread) for thread, text in notes(tmp_path)] == [
+        ("small", True),
+        ("large", False),
+        ("small again", True),
+    ]
+
+
+async def test_small_work_waits_for_a_held_lock_on_the_writer_thread_not_the_loop(
+    writer: ThreadedSqliteWriter, tmp_path: Path
+) -> None:
+    await writer.run(note("opens the connection"), small=True)
+    blocker = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another connection holds the write lock
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+        write = asyncio.create_task(writer.run(note("after the lock"), small=True))
+        await asyncio.sleep(0.3)
+        assert not write.done()
+        assert ticks >= 10, "the loop was blocked while the lock was held"
+        blocker.rollback()
+        await asyncio.wait_for(write, 5)
+    finally:
+        ticker.cancel()
+        blocker.close()
+    (_, opened), (thread, text) = notes(tmp_path)
+    assert (opened, text) == ("opens the connection", "after the lock")
+    assert thread != threading.get_ident()  # waited for the lock on the writer thread
