@@ -8,9 +8,11 @@ report its resident memory. The peers' configuration follows
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
@@ -89,6 +91,9 @@ class Bot:
     topic_command: str  # Sopel calls it #subject
     probe_reply: str  # substring of the bot's answer to the chair's `#agreed` without argument
     end_reply: Callable[[str], bool]  # the last line the bot says after #endmeeting
+    # A command that changes the meeting and is answered with one line, and that line
+    # (meetbot: stored before the reply leaves); None where the bench does not measure it.
+    stored_probe: tuple[str, str] | None = None
     proc: subprocess.Popen[bytes] | None = None
     work: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
@@ -103,6 +108,11 @@ class Bot:
 
     def version(self) -> str:
         raise NotImplementedError
+
+    def stored_lines(self) -> int | None:
+        """How many lines the bot holds in its database now; None for a bot that keeps its log
+        in memory until #endmeeting (hcoop) or appends it to files as it goes (Sopel)."""
+        return None
 
     def published_since(self, wall: float) -> list[Path]:
         """The files the bot wrote since `wall` (time.time()): checks #endmeeting really wrote.
@@ -165,6 +175,7 @@ class Meetbot(Bot):
             nick="meetbot",
             topic_command="#topic",
             probe_reply="Usage: #agreed",
+            stored_probe=("#chair carol", "Current chairs"),
             end_reply=lambda text: text.startswith("Meeting ended at"),
         )
         self.database = database
@@ -204,19 +215,33 @@ plugins:
         )
         return [meetbot, "run", "-c", "meetbot.yaml"]
 
+    def stored_lines(self) -> int | None:
+        query = "SELECT count(*) FROM meeting_lines"
+        if self._pg_db is None:
+            assert self.work is not None
+            reader = sqlite3.connect(f"file:{self.work / 'meetbot.db'}?mode=ro", uri=True)
+            with contextlib.closing(reader):
+                return int(reader.execute(query).fetchone()[0])
+        return int(_psql(query, database=self._pg_db))
+
     def cleanup(self) -> None:
         if self._pg_db is not None:
             _psql(f'DROP DATABASE IF EXISTS "{self._pg_db}" WITH (FORCE)')
             self._pg_db = None
 
 
-def _psql(sql: str) -> None:
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql],
+PSQL = ["psql", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-v", "ON_ERROR_STOP=1"]
+
+
+def _psql(sql: str, database: str = "postgres") -> str:
+    done = subprocess.run(
+        [*PSQL, "-d", database, "-qAtc", sql],
         check=True,
         capture_output=True,
+        text=True,
         timeout=60,
     )
+    return done.stdout.strip()
 
 
 # -- Limnoria + hcoop-meetbot -------------------------------------------------------------------

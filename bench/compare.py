@@ -6,10 +6,13 @@
 asyncio (bench/ircwire.py): the same scripted meetings, played by the same clients, against
 each bot. Per repeat and per bot it measures:
 
-  latency   a non-chair's `#agreed x` in a running meeting -> the bot's one-line refusal
-            (each peer answers it: meetbot and Sopel refuse, hcoop says "Unknown command");
+  latency   the chair's `#agreed` without its argument in a running meeting -> the bot's
+            one-line answer (meetbot "Usage: ...", Sopel "Try ...", hcoop "Unknown command");
+            for meetbot also `#chair carol`, a command that changes the meeting, whose line
+            it stores before it answers (it answers the first at once: it changes nothing);
   logging   the highest offered rate (lines/s) at which every probe's reply comes back within
-            1 s, in one channel and spread over 100 channels with a meeting in each;
+            1 s (and, for meetbot, every line is in its database within 1 s of the last
+            probe), in one channel and spread over 100 channels with a meeting in each;
   publish   `#endmeeting` -> the bot's last announcement, for meetings of 1,000 and 10,000 lines;
   memory    resident set joined to 1,000 channels, then per meeting opened in 100 of them;
   start-up  spawn -> the bot's JOIN seen by a client, for one channel and for all 101.
@@ -222,6 +225,22 @@ async def latency(run: BotRun, n: int) -> list[float]:
     return [await run.sync(MAIN, 10) * 1000 for _ in range(n)]
 
 
+async def latency_stored(run: BotRun, n: int) -> list[float]:
+    """The bot's `stored_probe`: a command that changes the meeting, so meetbot stores its
+    line before it answers (the `#agreed` probe is answered without waiting: it changes nothing)."""
+    assert run.bot.stored_probe is not None
+    command, reply = run.bot.stored_probe
+    samples = []
+    for i in range(max(20, n // 5) + n):
+        answered = run.alice.expect(run.said_in(MAIN, reply.lower()))
+        sent = time.perf_counter()
+        run.alice.say(MAIN, command)
+        lag = (await asyncio.wait_for(answered, 10)).at - sent
+        if i >= max(20, n // 5):
+            samples.append(lag * 1000)
+    return samples
+
+
 async def feed(run: BotRun, channel: str, lines: int, batch: int = 200) -> None:
     """Write the meeting in batches, each followed by a probe the bot must answer: the bot is
     never more than one batch behind, whatever its speed."""
@@ -244,7 +263,9 @@ async def publish(run: BotRun, lines: int) -> float:
 
 async def offered_step(run: BotRun, channels: list[str], rate: float, seconds: float) -> float:
     """Offer `rate` lines/s round-robin over `channels` for `seconds`, probing every 0.25 s.
-    Returns the worst probe lag in seconds."""
+    Returns the worst lag in seconds: of the probes' answers and, for a bot that stores lines
+    as they come (meetbot), of the last line's reaching the database after the last probe."""
+    stored_before = run.bot.stored_lines()
     loop_start = time.perf_counter()
     sent = 0
     probes: list[tuple[float, asyncio.Future[float]]] = []
@@ -273,7 +294,22 @@ async def offered_step(run: BotRun, channels: list[str], rate: float, seconds: f
     for sent_at, future in probes:
         # Wait however long it takes: the next step must start on a drained bot.
         worst = max(worst, await asyncio.wait_for(future, 900) - sent_at)
+    if stored_before is not None:
+        # meetbot answers the probe (a usage line: it changes nothing) without waiting for the
+        # lines before it to be stored; keeping up means storing them too. Every line offered,
+        # every probe and every answer to one is a line of the log.
+        worst = max(worst, await stored_lag(run, stored_before + sent + 2 * len(probes), probes[-1][0]))
     return worst
+
+
+async def stored_lag(run: BotRun, expected: int, since: float, limit: float = 60) -> float:
+    """Seconds from `since` until the bot's database holds `expected` lines."""
+    while (stored := run.bot.stored_lines() or 0) < expected:
+        if time.perf_counter() - since > limit:
+            print(f"!! {run.bot.key}: {stored} of {expected} lines stored after {limit} s", flush=True)
+            return limit
+        await asyncio.sleep(0.005)
+    return time.perf_counter() - since
 
 
 async def sustained(run: BotRun, channels: list[str], opts: Options) -> dict[str, float]:
@@ -365,6 +401,10 @@ async def session(bot: Bot, port: int, work: Path, opts: Options, tag: str) -> d
         samples = await latency(run, opts.latency_n)
         figures["lat_p50"] = statistics.median(samples)
         figures["lat_p99"] = percentile(samples, 0.99)
+        if bot.stored_probe is not None:
+            samples = await latency_stored(run, opts.latency_n)
+            figures["lat_stored_p50"] = statistics.median(samples)
+            figures["lat_stored_p99"] = percentile(samples, 0.99)
         await run.end_meeting(MAIN)
         for size in opts.publish_sizes:
             figures[f"pub_{size}"] = await publish(run, size)
@@ -443,6 +483,8 @@ async def main_async(opts: Options) -> None:
 FIGURES = [
     ("lat_p50", "command -> reply p50", "ms", "low"),
     ("lat_p99", "command -> reply p99", "ms", "low"),
+    ("lat_stored_p50", "command changing the meeting -> reply p50 (line stored first)", "ms", "low"),
+    ("lat_stored_p99", "command changing the meeting -> reply p99 (line stored first)", "ms", "low"),
     ("log1_rate", "logging, 1 channel: sustained (lag <= 1 s)", "lines/s", "high"),
     ("log1_burst", "logging, 1 channel: throughput draining a burst", "lines/s", "high"),
     ("log100_rate", "logging, 100 channels: sustained (lag <= 1 s)", "lines/s", "high"),

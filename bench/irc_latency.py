@@ -8,8 +8,10 @@ and one event loop measures, sequentially:
   rtt        person A says a line, a raw-socket echo client B answers it, A sees the answer:
              the server's client-to-client round trip with the thinnest possible responder;
   outside    A sends `#commands` outside a meeting, the bot answers (no database write);
-  meeting    A sends a chair-only command as a non-chair in a meeting: the line is stored in
-             SQLite (committed) before the refusal is sent, so this adds one durable write.
+  meeting    A sends a chair-only command as a non-chair in a meeting: refused, it changes
+             nothing, so the refusal leaves before its line is stored (with the next group commit);
+  stored     B, the chair, sends `#chair carol`: it changes the meeting, so its line is stored
+             in SQLite (committed) before the answer is sent: one durable write more.
 
 The bot is the real one (build_app + IrcAdapter with echo-message and TCP_QUICKACK) on a flood
 budget too large to matter: this measures the reply path, not the flood pacing.
@@ -122,6 +124,8 @@ async def run(server: object, tmp: Path, n: int) -> None:
     results["meeting"] = await measure(
         alice, n, lambda i: f"#agreed {i}", from_bot("is for the meeting chairs")
     )
+    await measure(bob, warmup, lambda i: "#chair carol", from_bot("Current chairs"))
+    results["stored"] = await measure(bob, n, lambda i: "#chair carol", from_bot("Current chairs"))
     await measure(bob, 1, lambda i: "#endmeeting", from_bot("Meeting ended"))
     # A second rtt run after the bot's, so drift on a busy machine shows up.
     echoer = asyncio.create_task(echo(bob))
@@ -135,7 +139,7 @@ async def run(server: object, tmp: Path, n: int) -> None:
     for name, samples in results.items():
         p50, p99 = statistics.median(samples), percentile(samples, 0.99)
         print(f"{name:<10}{p50:>9.3f}{p99:>9.3f}{p50 / rtt:>9.2f}")
-    for name in ("outside", "meeting"):
+    for name in ("outside", "meeting", "stored"):
         p50 = statistics.median(results[name])
         verdict = "OK" if p50 <= target else "MISSED"
         print(f"target for {name}: p50 {p50:.3f} <= 1.2 x {rtt:.3f} + 1 = {target:.3f} ms: {verdict}")
