@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -138,6 +139,7 @@ async def _serve(settings: Settings, adapters: Sequence[Adapter], config: Path |
     from meetbot.app import build_app
 
     app = await build_app(settings, adapters)
+    settle_garbage_collector()
     main_task = asyncio.current_task()
     assert main_task is not None
     # SIGTERM (docker stop, systemd) ends like Ctrl-C: adapters say QUIT, the database closes.
@@ -164,6 +166,23 @@ async def _serve(settings: Settings, adapters: Sequence[Adapter], config: Path |
     finally:
         for task in background:
             task.cancel()
+
+
+# Young objects per collection of the youngest generation (CPython's default: 700).
+YOUNG_COLLECTION_THRESHOLD = 50_000
+
+
+def settle_garbage_collector() -> None:
+    """Start-up is over: what it made (the libraries, the config, the app) stays for good.
+
+    The bot makes a handful of objects per line and frees nearly all of them by reference
+    counting, yet CPython's cycle collector, run every 700 allocations, kept walking the few
+    hundred thousand objects start-up left behind: ~25 % of the CPU per logged line (bench/,
+    core path, 100 rooms: 40 -> 31 us). Frozen, they are never walked again; the rarer young
+    collections still catch cycles, within a bounded number of allocations."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, 20, 50)
 
 
 def _beside_bot(settings: Settings, app: App) -> AbstractAsyncContextManager[None]:
