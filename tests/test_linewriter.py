@@ -86,3 +86,37 @@ async def test_small_work_waits_for_a_held_lock_on_the_writer_thread_not_the_loo
     (_, opened), (thread, text) = notes(tmp_path)
     assert (opened, text) == ("opens the connection", "after the lock")
     assert thread != threading.get_ident()  # waited for the lock on the writer thread
+
+
+async def test_commits_never_checkpoint_a_thread_of_its_own_does(
+    writer: ThreadedSqliteWriter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint in a commit would stall the event loop for milliseconds when that commit
+    is a small write made there."""
+    monkeypatch.setattr(linewriter, "CHECKPOINT_EVERY", 5)
+    checkpointed_on: list[int] = []
+    checkpoint = ThreadedSqliteWriter._checkpoint
+
+    def watched(self: ThreadedSqliteWriter) -> None:
+        checkpointed_on.append(threading.get_ident())
+        checkpoint(self)
+
+    monkeypatch.setattr(ThreadedSqliteWriter, "_checkpoint", watched)
+    for n in range(10):
+        await writer.run(note(f"line {n}"), small=n % 2 == 0)
+        if n in (4, 9):  # the fifth unit of work since the last checkpoint calls for one
+            async with asyncio.timeout(5):
+                while len(checkpointed_on) < (n + 1) // 5:  # noqa: ASYNC110 - it has its own thread
+                    await asyncio.sleep(0.01)
+    assert threading.get_ident() not in checkpointed_on
+
+    def autocheckpoint(connection: Connection) -> int:
+        return int(connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one())
+
+    assert await writer.run(autocheckpoint) == 0
+    assert await writer.run(autocheckpoint, small=True) == 0
+    with sqlite3.connect(tmp_path / "db.sqlite") as reader:
+        # Everything the log held is in the database file now (no frame left to copy).
+        busy, logged, copied = reader.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert (busy, len(notes(tmp_path))) == (0, 10)
+    assert logged == copied
