@@ -10,10 +10,18 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+import meetbot.publish.archive as archive_module
+from meetbot.app import build_app
+from meetbot.domain.model import Line, Meeting
+from meetbot.domain.team import Owner
+from meetbot.engine import Engine
+from meetbot.events import LineKind, RoomRef
 from meetbot.minutes.view import EXTENSIONS
-from meetbot.publish.archive import Listed, StaticArchive
+from meetbot.publish.archive import Link, Listed, StaticArchive
 from meetbot.publish.files import FileSets, PublishedFile, Publisher
 from meetbot.replay import replay_log
+from meetbot.storage.database import Database
+from meetbot.storage.listing import MeetingSummary
 from tests.test_e2e import audit_html
 from tests.web.conftest import INFRA_2, Seeded, replay, seed
 
@@ -194,3 +202,124 @@ async def test_if_the_archive_look_up_fails_the_archive_writes_the_pages(
     assert failures
     page = (seeded.publish / "infra/2027/infra.2027-01-04-16.00.html").read_text(encoding="utf-8")
     assert 'href="../2026/infra.2026-11-09-16.00.html" rel="prev" id="prev"' in page
+
+
+# -- a neighbour's pages again, from the pages rendered last ----------------------------------------
+
+
+def _meeting_pages(root: Path, summary: MeetingSummary, archive: StaticArchive) -> dict[str, str]:
+    base = root / str(archive.basename(summary))
+    return {ext: Path(f"{base}{ext}").read_text(encoding="utf-8") for ext in (".html", ".log.html")}
+
+
+async def _infra_meeting(archive: StaticArchive, day: str) -> MeetingSummary:
+    rows = (await archive.database.listing.meetings(team="infra")).rows
+    return next(row for row in rows if row.started_at.date().isoformat() == day)
+
+
+def _count_loads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    loads: list[int] = []
+    load = archive_module.load_meeting
+
+    async def counting(database: Database, engine: Engine, meeting_id: int) -> Meeting | None:
+        loads.append(meeting_id)
+        return await load(database, engine, meeting_id)
+
+    monkeypatch.setattr(archive_module, "load_meeting", counting)
+    return loads
+
+
+async def test_a_neighbours_pages_from_the_cache_are_what_rendering_writes(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded = await seed(database_url, tmp_path)
+    app = await build_app(seeded.settings, [], database_url=seeded.url, publish_dir=seeded.publish)
+    try:
+        archive = app.writer.archive
+        assert archive is not None
+        summary = await _infra_meeting(archive, "2026-11-09")
+        await archive.write_meeting_pages(summary)  # rendered, and kept
+        loads = _count_loads(monkeypatch)
+        nav = (Link("All meetings", "../../index.html"), Link("Next <&>", "x.html", rel="next", id="next"))
+        other = Listed(summary, None, None, nav)
+        await archive.write_meeting_pages(summary, listed=other)
+        assert loads == []  # not read and replayed again
+        cached = _meeting_pages(seeded.publish, summary, archive)
+        assert 'rel="next" id="next">Next &lt;&amp;&gt;</a>' in cached[".html"]
+        archive.pages.drop(summary.id)
+        await archive.write_meeting_pages(summary, listed=other)
+        assert loads == [summary.id]
+        assert _meeting_pages(seeded.publish, summary, archive) == cached
+    finally:
+        await app.close()
+
+
+async def test_a_neighbours_pages_are_rendered_again_when_what_they_show_changed(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded = await seed(database_url, tmp_path)
+    app = await build_app(seeded.settings, [], database_url=seeded.url, publish_dir=seeded.publish)
+    try:
+        archive = app.writer.archive
+        assert archive is not None
+        database = archive.database
+        summary = await _infra_meeting(archive, "2026-11-09")
+        await archive.write_meeting_pages(summary)
+        loads = _count_loads(monkeypatch)
+        # Another process (or a late edit) adds a line to the stored meeting.
+        _count, last = await database.meetings.line_count(summary.id)
+        assert last is not None
+        late = Line(last + 1, summary.started_at, LineKind.SAY, "late", "libera:late", "a late remark")
+        assert await database.meetings.append_line(summary.id, late)
+        await archive.write_meeting_pages(summary)
+        assert loads == [summary.id]
+        assert "a late remark" in _meeting_pages(seeded.publish, summary, archive)[".log.html"]
+        # The earlier meeting's action, shown among this one's previous actions, changes hands.
+        (action,) = [a for a in await database.teams.open_actions("infra") if "runbook" in a.text]
+        await database.teams.reassign_action(
+            action.id, (Owner("libera:zed", "zed"),), Owner("libera:alice", "alice"), summary.started_at, None
+        )
+        await archive.write_meeting_pages(summary)
+        assert loads == [summary.id, summary.id]
+        assert "zed" in _meeting_pages(seeded.publish, summary, archive)[".html"]
+        await archive.write_meeting_pages(summary)  # nothing changed since: from the cache
+        assert loads == [summary.id, summary.id]
+    finally:
+        await app.close()
+
+
+async def test_pages_from_an_admins_templates_are_not_kept(database_url: str, tmp_path: Path) -> None:
+    seeded = await seed(database_url, tmp_path)
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    settings = seeded.settings.model_copy(update={"templates_dir": templates})
+    app = await build_app(settings, [], database_url=seeded.url, publish_dir=seeded.publish)
+    try:
+        archive = app.writer.archive
+        assert archive is not None
+        summary = await _infra_meeting(archive, "2026-11-09")
+        await archive.write_meeting_pages(summary)
+        assert summary.id not in archive.pages
+    finally:
+        await app.close()
+
+
+async def test_the_lists_in_one_session_are_what_the_single_listings_give(
+    database_url: str, tmp_path: Path
+) -> None:
+    seeded = await seed(database_url, tmp_path)
+    database = await Database.open(seeded.url)
+    try:
+        listing = database.listing
+        lists = await listing.archive_lists("infra", "libera", "#infra")
+        assert lists.team == (await listing.meetings(team="infra", limit=1_000_000)).rows
+        assert lists.room == (await listing.meetings(network="libera", room="#infra", limit=1_000_000)).rows
+        assert lists.recent == (await listing.meetings(limit=20)).rows
+        assert (lists.teams, lists.rooms) == (await listing.teams(), await listing.rooms())
+        for summary in lists.team:
+            assert await listing.placed(summary.id) == (summary, *await listing.neighbours(summary.id))
+        restricted = (await database.meetings.meetings_in(RoomRef("libera", "#infra")))[-1]
+        assert await listing.meeting(restricted.id) is None
+        assert await listing.placed(restricted.id) is None
+    finally:
+        await database.close()

@@ -23,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import posixpath
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -42,7 +44,7 @@ from meetbot.minutes.view import EXTENSIONS, MeetingLinks, MinutesView, build_vi
 from meetbot.publish.files import PublishedFile, Publisher
 from meetbot.publish.paths import minutes_basename
 from meetbot.storage.database import Database
-from meetbot.storage.listing import MeetingSummary
+from meetbot.storage.listing import MeetingSummary, StoredMeeting, TeamSummary
 from meetbot.storage.teams import TeamStore
 
 log = logging.getLogger(__name__)
@@ -198,16 +200,33 @@ def render_archived(
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class SnapshotQuery:
+    """What a meeting's team snapshot is looked up by."""
+
+    team: str
+    meeting_id: int
+    started_at: datetime
+    ended_at: datetime | None
+
+    @classmethod
+    def of(cls, meeting: Meeting) -> SnapshotQuery | None:
+        if meeting.id is None:
+            return None
+        return cls(meeting.series_name, meeting.id, meeting.started_at, meeting.ended_at)
+
+    async def run(self, teams: TeamStore) -> TeamSnapshot:
+        return TeamSnapshot(
+            agenda=await teams.agenda_for_minutes(self.team, self.meeting_id, self.ended_at),
+            previous_actions=await teams.previous_actions(self.team, self.started_at),
+            meeting_actions=await teams.actions_of_meeting(self.meeting_id),
+        )
+
+
 async def team_snapshot(teams: TeamStore, meeting: Meeting) -> TeamSnapshot | None:
     """What the minutes show of the team's agenda and actions (as FileMinutesWriter does)."""
-    if meeting.id is None:
-        return None
-    team = meeting.series_name
-    return TeamSnapshot(
-        agenda=await teams.agenda_for_minutes(team, meeting.id, meeting.ended_at),
-        previous_actions=await teams.previous_actions(team, meeting.started_at),
-        meeting_actions=await teams.actions_of_meeting(meeting.id),
-    )
+    query = SnapshotQuery.of(meeting)
+    return None if query is None else await query.run(teams)
 
 
 async def load_meeting(database: Database, engine: Engine, meeting_id: int) -> Meeting | None:
@@ -264,6 +283,153 @@ class Listed:
     nav: tuple[Link, ...]
 
 
+# -- a meeting's pages again, with other navigation ----------------------------------------------
+#
+# When a meeting is published, its neighbours' minutes and log pages change only in their
+# navigation (the previous/next links), yet rendering them again meant reading and replaying
+# the neighbour's whole log (for 1,000 lines ~35 ms, most of the archive's work). So the pages
+# of the meetings rendered lately are kept cut around their navigation blocks, with what they
+# were made from; a neighbour whose stored lines, header and team snapshot are still the same
+# gets its pages back with the new navigation put in, byte for byte what rendering gives.
+
+# The navigation blocks of each page, in order: the top one has ids, the bottom repeat none
+# (archive_minutes.html, archive_log.html).
+NAV_BLOCKS: dict[str, tuple[bool, ...]] = {".html": (True, False), ".log.html": (True,)}
+_NAV_MARK = '<nav class="crumbs">'
+# A 10,000-line meeting's two pages are ~2.3 million characters; a page with any non-Latin-1
+# character takes 2-4 bytes a character in memory, so this is 32-64 MB at most.
+PAGE_CACHE_CHARS = 16_000_000
+
+
+def render_nav(nav: tuple[Link, ...], *, ids: bool) -> str:
+    """The navigation block archive_macros.html's `nav` macro writes (packaged templates)."""
+    markup, _ = environments(None)
+    return str(markup.get_template("archive_macros.html").module.nav(nav, ids=ids))  # type: ignore[attr-defined]
+
+
+def cut_at(page: str, blocks: Sequence[str]) -> tuple[str, ...] | None:
+    """`page` split around `blocks`, found in this order; None unless they are there and no
+    other navigation block is."""
+    pieces: list[str] = []
+    start = 0
+    for block in blocks:
+        at = page.find(block, start) if block else -1
+        if at < 0:
+            return None
+        pieces.append(page[start:at])
+        start = at + len(block)
+    pieces.append(page[start:])
+    if any(_NAV_MARK in piece for piece in pieces):
+        return None
+    return tuple(pieces)
+
+
+def navigated(pieces: tuple[str, ...], nav: tuple[Link, ...], ids: Sequence[bool]) -> str:
+    """The page `cut_at` cut, with `nav` in each navigation block."""
+    blocks = {flag: render_nav(nav, ids=flag) for flag in set(ids)}
+    out = [pieces[0]]
+    for flag, piece in zip(ids, pieces[1:], strict=True):
+        out += (blocks[flag], piece)
+    return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class MadeFrom:
+    """Everything besides the navigation that a listed meeting's archive pages depend on
+    (the templates are the packaged ones and GENERATOR a constant)."""
+
+    stored: StoredMeeting
+    team: tuple[tuple[object, ...], ...] | None
+    links: MeetingLinks
+    command_prefixes: tuple[str, ...]
+
+
+def team_key(team: TeamSnapshot | None) -> tuple[tuple[object, ...], ...] | None:
+    # Tuples: the store hands out lists, a default snapshot tuples.
+    if team is None:
+        return None
+    return (tuple(team.agenda), tuple(team.previous_actions), tuple(team.meeting_actions))
+
+
+def stored_state(meeting: Meeting) -> StoredMeeting:
+    """What listing.stored() says of the database that holds exactly this meeting."""
+    lines = meeting.lines
+    return StoredMeeting(
+        meeting.room.network,
+        meeting.room.room,
+        meeting.started_at,
+        meeting.owner_key,
+        meeting.owner_nick,
+        len(lines),
+        lines[-1].seq if lines else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CutPages:
+    made_from: MadeFrom
+    snapshot: SnapshotQuery
+    pieces: dict[str, tuple[str, ...]]  # extension -> the page cut around its navigation
+    size: int
+
+
+class PageCache:
+    """The cut pages of the meetings rendered last, least recently used dropped first. Used
+    from the rendering threads, hence the lock."""
+
+    def __init__(self, max_chars: int = PAGE_CACHE_CHARS) -> None:
+        self.max_chars = max_chars
+        self._entries: OrderedDict[int, CutPages] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+
+    def __contains__(self, meeting_id: int) -> bool:
+        with self._lock:
+            return meeting_id in self._entries
+
+    def get(self, meeting_id: int) -> CutPages | None:
+        with self._lock:
+            entry = self._entries.get(meeting_id)
+            if entry is not None:
+                self._entries.move_to_end(meeting_id)
+            return entry
+
+    def put(self, meeting_id: int, entry: CutPages) -> None:
+        with self._lock:
+            self._drop(meeting_id)
+            if entry.size > self.max_chars:
+                return
+            self._entries[meeting_id] = entry
+            self._chars += entry.size
+            while self._chars > self.max_chars:
+                self._drop(next(iter(self._entries)))
+
+    def drop(self, meeting_id: int) -> None:
+        with self._lock:
+            self._drop(meeting_id)
+
+    def _drop(self, meeting_id: int) -> None:
+        old = self._entries.pop(meeting_id, None)
+        if old is not None:
+            self._chars -= old.size
+
+
+def cut_pages(
+    pages: dict[str, str], nav: tuple[Link, ...], made_from: MadeFrom, snapshot: SnapshotQuery
+) -> CutPages | None:
+    """The pages rendered with `nav`, cut for `PageCache`; None if they can't be."""
+    blocks = {flag: render_nav(nav, ids=flag) for flag in (True, False)}
+    pieces: dict[str, tuple[str, ...]] = {}
+    for extension, ids in NAV_BLOCKS.items():
+        page = pages.get(extension)
+        cut = None if page is None else cut_at(page, [blocks[flag] for flag in ids])
+        if cut is None:
+            return None
+        pieces[extension] = cut
+    size = sum(len(piece) for cut in pieces.values() for piece in cut)
+    return CutPages(made_from, snapshot, pieces, size)
+
+
 @dataclass
 class StaticArchive:
     settings: Settings
@@ -271,6 +437,7 @@ class StaticArchive:
     engine: Engine
     publisher: Publisher
     written: list[PublishedFile] = field(default_factory=list)
+    pages: PageCache = field(default_factory=PageCache, repr=False)
 
     # -- paths
 
@@ -321,11 +488,10 @@ class StaticArchive:
     async def listed(self, meeting_id: int) -> Listed | None:
         """The meeting's place in the archive; None when it isn't listed (still open,
         restricted or gone), so its pages carry no navigation."""
-        listing = self.database.listing
-        summary = await listing.meeting(meeting_id)
-        if summary is None:
+        placed = await self.database.listing.placed(meeting_id)
+        if placed is None:
             return None
-        previous, following = await listing.neighbours(meeting_id)
+        summary, previous, following = placed
         return Listed(summary, previous, following, self._nav(summary, previous, following))
 
     def _nav(
@@ -372,10 +538,14 @@ class StaticArchive:
         for one in (listed.previous, listed.following):
             if one is not None:
                 await self.write_meeting_pages(one, meeting)
+        # Every list the indexes show, in one session (it was twelve statements in five).
+        lists = await self.database.listing.archive_lists(summary.team, summary.network, summary.room)
         batch: PageBatch = []
-        await self.write_team_indexes(summary.team, years={self.year(summary.started_at)}, into=batch)
-        await self.write_room_index(summary.network, summary.room, into=batch)
-        await self.write_top_index(into=batch)
+        await self.write_team_indexes(
+            summary.team, years={self.year(summary.started_at)}, into=batch, everything=lists.team
+        )
+        await self.write_room_index(summary.network, summary.room, into=batch, rows=lists.room)
+        await self.write_top_index(into=batch, lists=(lists.teams, lists.rooms, lists.recent))
         await self._write_batch(batch)
 
     async def rebuild(self) -> None:
@@ -399,6 +569,10 @@ class StaticArchive:
             previous, following = await self.database.listing.neighbours(summary.id)
             listed = Listed(summary, previous, following, self._nav(summary, previous, following))
         if meeting is None or meeting.id != summary.id:
+            cached = await self._cached_pages(summary.id, links, listed.nav)
+            if cached is not None:
+                self.written.extend(await self.publisher.publish(basename, cached))
+                return
             meeting = await load_meeting(self.database, self.engine, summary.id)
             if meeting is None:
                 return
@@ -408,6 +582,52 @@ class StaticArchive:
             self.render_meeting, meeting, links, listed.nav, team=team, extensions=(".html", ".log.html")
         )
         self.written.extend(await self.publisher.publish(basename, pages))
+
+    async def _cached_pages(
+        self, meeting_id: int, links: MeetingLinks, nav: tuple[Link, ...]
+    ) -> dict[str, str] | None:
+        """The meeting's pages with `nav`, from the cut pages of its last rendering, when what
+        they were made from is still what the database holds (another process, an edit or a
+        team change since shows there); None otherwise."""
+        if meeting_id not in self.pages:
+            return None  # nothing to check: spare the queries
+        entry = self.pages.get(meeting_id)
+        stored = await self.database.listing.stored(meeting_id)
+        if entry is None or stored is None:
+            return None
+        team = await entry.snapshot.run(self.database.teams)
+        now = MadeFrom(stored, team_key(team), links, tuple(self.settings.command_prefixes))
+        if now != entry.made_from:
+            self.pages.drop(meeting_id)
+            return None
+        return {
+            extension: navigated(pieces, nav, NAV_BLOCKS[extension])
+            for extension, pieces in entry.pieces.items()
+        }
+
+    def _remember(
+        self,
+        meeting: Meeting,
+        links: MeetingLinks,
+        nav: tuple[Link, ...],
+        team: TeamSnapshot | None,
+        pages: dict[str, str],
+    ) -> None:
+        """Keep the pages just rendered for `_cached_pages`, when they can be reused at all."""
+        snapshot = SnapshotQuery.of(meeting)
+        if snapshot is None:
+            return
+        if self.settings.templates_dir is not None:
+            # An admin's templates may use the navigation anywhere, and may change on disk.
+            return
+        made_from = MadeFrom(
+            stored_state(meeting), team_key(team), links, tuple(self.settings.command_prefixes)
+        )
+        entry = cut_pages(pages, nav, made_from, snapshot)
+        if entry is None:
+            self.pages.drop(snapshot.meeting_id)
+        else:
+            self.pages.put(snapshot.meeting_id, entry)
 
     def render_meeting(
         self,
@@ -428,7 +648,9 @@ class StaticArchive:
             team=team,
         )
         templates = self.settings.templates_dir
-        return render_archived(view, links, nav, templates_dir=templates, extensions=extensions)
+        pages = render_archived(view, links, nav, templates_dir=templates, extensions=extensions)
+        self._remember(meeting, links, nav, team, pages)
+        return pages
 
     def _rows(self, from_dir: PurePosixPath, summaries: Sequence[MeetingSummary]) -> tuple[MeetingRow, ...]:
         rows = []
@@ -437,9 +659,17 @@ class StaticArchive:
             rows.append(meeting_row(summary, href(from_dir, _html(base))))
         return tuple(rows)
 
-    async def write_team_indexes(self, team: str, *, years: set[int], into: PageBatch | None = None) -> None:
-        listing = self.database.listing
-        everything = (await listing.meetings(team=team, limit=1_000_000)).rows
+    async def write_team_indexes(
+        self,
+        team: str,
+        *,
+        years: set[int],
+        into: PageBatch | None = None,
+        everything: Sequence[MeetingSummary] | None = None,
+    ) -> None:
+        """`everything`: the team's public meetings, newest first, when the caller has them."""
+        if everything is None:
+            everything = (await self.database.listing.meetings(team=team, limit=1_000_000)).rows
         index = self.team_index(team)
         here = index.parent
         by_year: dict[int, list[MeetingSummary]] = {}
@@ -506,8 +736,16 @@ class StaticArchive:
         )
         await self._write(here / "latest", render_page(page, templates_dir=self.settings.templates_dir), into)
 
-    async def write_room_index(self, network: str, room: str, *, into: PageBatch | None = None) -> None:
-        rows = (await self.database.listing.meetings(network=network, room=room, limit=1_000_000)).rows
+    async def write_room_index(
+        self,
+        network: str,
+        room: str,
+        *,
+        into: PageBatch | None = None,
+        rows: Sequence[MeetingSummary] | None = None,
+    ) -> None:
+        if rows is None:
+            rows = (await self.database.listing.meetings(network=network, room=room, limit=1_000_000)).rows
         page_path = self.room_index(network, room)
         here = page_path.parent
         title = f"Meetings in {room} ({network})"
@@ -520,11 +758,18 @@ class StaticArchive:
         )
         await self._write(page_path, render_page(page, templates_dir=self.settings.templates_dir), into)
 
-    async def write_top_index(self, *, into: PageBatch | None = None) -> None:
-        listing = self.database.listing
-        teams = await listing.teams()
-        rooms = await listing.rooms()
-        recent = (await listing.meetings(limit=20)).rows
+    async def write_top_index(
+        self,
+        *,
+        into: PageBatch | None = None,
+        lists: tuple[Sequence[TeamSummary], Sequence[tuple[str, str, int]], Sequence[MeetingSummary]]
+        | None = None,
+    ) -> None:
+        """`lists`: (teams, rooms, the 20 newest meetings) when the caller has them."""
+        if lists is None:
+            listing = self.database.listing
+            lists = (await listing.teams(), await listing.rooms(), (await listing.meetings(limit=20)).rows)
+        teams, rooms, recent = lists
         here = PurePosixPath()
         page = Page(
             title="Meeting archive",

@@ -43,6 +43,21 @@ class MeetingSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredMeeting:
+    """What a meeting's minutes are rebuilt from, in short: its header and which lines it has
+    (lines are numbered from 1 and never renumbered, so the count and the last number tell a
+    change; an edit or a redaction adds a line)."""
+
+    network: str
+    room: str
+    started_at: datetime
+    owner_key: str
+    owner_nick: str
+    lines: int
+    last_seq: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class TeamSummary:
     team: str
     meetings: int
@@ -59,6 +74,17 @@ class ItemSummary:
     nick: str
     at: datetime
     line_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveLists:
+    """See ListingStore.archive_lists; meetings newest first."""
+
+    team: tuple[MeetingSummary, ...]
+    room: tuple[MeetingSummary, ...]
+    recent: tuple[MeetingSummary, ...]
+    teams: list[TeamSummary]
+    rooms: list[tuple[str, str, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +118,7 @@ PUBLIC = and_(MeetingRow.ended_at.is_not(None), MeetingRow.restricted.is_(False)
 
 class ListingStore:
     def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     def _session(self) -> AsyncSession:
@@ -189,59 +216,130 @@ class ListingStore:
             return _summary(row, counts.get(row.id, 0))
 
     @translate_outages
+    async def stored(self, meeting_id: int) -> StoredMeeting | None:
+        """The meeting's header and line count and last number, in one statement."""
+        of_meeting = LineRow.meeting_id == MeetingRow.id
+        query = select(
+            MeetingRow.network,
+            MeetingRow.room,
+            MeetingRow.started_at,
+            MeetingRow.owner_key,
+            MeetingRow.owner_nick,
+            select(func.count()).where(of_meeting).scalar_subquery(),
+            select(func.max(LineRow.seq)).where(of_meeting).scalar_subquery(),
+        ).where(MeetingRow.id == meeting_id)
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(query)).first()
+        if row is None:
+            return None
+        network, room, started_at, owner_key, owner_nick, lines, last_seq = row
+        return StoredMeeting(network, room, started_at, owner_key, owner_nick, int(lines), last_seq)
+
+    @translate_outages
     async def neighbours(self, meeting_id: int) -> tuple[MeetingSummary | None, MeetingSummary | None]:
         """The team's public meetings just before and just after this one."""
         async with self._session() as session:
             row = await session.get(MeetingRow, meeting_id)
             if row is None:
                 return None, None
-            team = await self.team_clause(session, series_name(row.name, row.room))
-            key = tuple_(MeetingRow.started_at, MeetingRow.id)
-            here = tuple_(row.started_at, row.id)
-            before = await session.scalar(
-                select(MeetingRow)
-                .where(PUBLIC, team, key < here)
-                .order_by(MeetingRow.started_at.desc(), MeetingRow.id.desc())
-                .limit(1)
+            return await self._neighbours(session, row)
+
+    @translate_outages
+    async def placed(
+        self, meeting_id: int
+    ) -> tuple[MeetingSummary, MeetingSummary | None, MeetingSummary | None] | None:
+        """meeting() and neighbours() in one session: the public meeting, the one before and
+        the one after it; None if it is unknown, still open or restricted."""
+        async with self._session() as session:
+            row = await session.get(MeetingRow, meeting_id)
+            if row is None or row.ended_at is None or row.restricted:  # not PUBLIC
+                return None
+            counts = await self._line_counts(session, [row.id])
+            before, after = await self._neighbours(session, row)
+            return _summary(row, counts.get(row.id, 0)), before, after
+
+    async def _neighbours(
+        self, session: AsyncSession, row: MeetingRow
+    ) -> tuple[MeetingSummary | None, MeetingSummary | None]:
+        team = await self.team_clause(session, series_name(row.name, row.room))
+        key = tuple_(MeetingRow.started_at, MeetingRow.id)
+        here = tuple_(row.started_at, row.id)
+        before = await session.scalar(
+            select(MeetingRow)
+            .where(PUBLIC, team, key < here)
+            .order_by(MeetingRow.started_at.desc(), MeetingRow.id.desc())
+            .limit(1)
+        )
+        after = await session.scalar(
+            select(MeetingRow)
+            .where(PUBLIC, team, key > here)
+            .order_by(MeetingRow.started_at, MeetingRow.id)
+            .limit(1)
+        )
+        return (_summary(before) if before else None, _summary(after) if after else None)
+
+    @translate_outages
+    async def archive_lists(self, team: str, network: str, room: str, *, recent: int = 20) -> ArchiveLists:
+        """What the indexes a published meeting appears in list, as meetings(team=...),
+        meetings(network=..., room=...), meetings(limit=recent), teams() and rooms() give it,
+        in one session and with one count of lines."""
+        async with self._session() as session:
+            listed = (
+                select(MeetingRow).where(PUBLIC).order_by(MeetingRow.started_at.desc(), MeetingRow.id.desc())
             )
-            after = await session.scalar(
-                select(MeetingRow)
-                .where(PUBLIC, team, key > here)
-                .order_by(MeetingRow.started_at, MeetingRow.id)
-                .limit(1)
+            by_team = list(await session.scalars(listed.where(await self.team_clause(session, team))))
+            by_room = list(
+                await session.scalars(listed.where(MeetingRow.network == network, MeetingRow.room == room))
             )
-            return (_summary(before) if before else None, _summary(after) if after else None)
+            newest = list(await session.scalars(listed.limit(recent)))
+            ids = sorted({row.id for row in [*by_team, *by_room, *newest]})
+            counts = await self._line_counts(session, ids)
+            return ArchiveLists(
+                team=tuple(_summary(row, counts.get(row.id, 0)) for row in by_team),
+                room=tuple(_summary(row, counts.get(row.id, 0)) for row in by_room),
+                recent=tuple(_summary(row, counts.get(row.id, 0)) for row in newest),
+                teams=await self._teams(session),
+                rooms=await self._rooms(session),
+            )
 
     @translate_outages
     async def teams(self) -> list[TeamSummary]:
         """Every team with public meetings, most recently active first."""
         async with self._session() as session:
-            result = await session.execute(
-                select(MeetingRow.name, MeetingRow.room, func.count(), func.max(MeetingRow.started_at))
-                .where(PUBLIC)
-                .group_by(MeetingRow.name, MeetingRow.room)
-            )
-            merged: dict[str, tuple[int, datetime]] = {}
-            for name, room, count, last in result:
-                team = series_name(name, room)
-                # max() keeps the column's type, so `last` is an aware UTC datetime already.
-                last_at: datetime = last
-                seen = merged.get(team)
-                merged[team] = (count, last_at) if seen is None else (seen[0] + count, max(seen[1], last_at))
-            teams = [TeamSummary(team, count, last) for team, (count, last) in merged.items()]
-            return sorted(teams, key=lambda t: (t.last_started_at, t.team), reverse=True)
+            return await self._teams(session)
+
+    @staticmethod
+    async def _teams(session: AsyncSession) -> list[TeamSummary]:
+        result = await session.execute(
+            select(MeetingRow.name, MeetingRow.room, func.count(), func.max(MeetingRow.started_at))
+            .where(PUBLIC)
+            .group_by(MeetingRow.name, MeetingRow.room)
+        )
+        merged: dict[str, tuple[int, datetime]] = {}
+        for name, room, count, last in result:
+            team = series_name(name, room)
+            # max() keeps the column's type, so `last` is an aware UTC datetime already.
+            last_at: datetime = last
+            seen = merged.get(team)
+            merged[team] = (count, last_at) if seen is None else (seen[0] + count, max(seen[1], last_at))
+        teams = [TeamSummary(team, count, last) for team, (count, last) in merged.items()]
+        return sorted(teams, key=lambda t: (t.last_started_at, t.team), reverse=True)
 
     @translate_outages
     async def rooms(self) -> list[tuple[str, str, int]]:
         """(network, room, public meetings) for every room, sorted by name."""
         async with self._session() as session:
-            result = await session.execute(
-                select(MeetingRow.network, MeetingRow.room, func.count())
-                .where(PUBLIC)
-                .group_by(MeetingRow.network, MeetingRow.room)
-                .order_by(MeetingRow.network, MeetingRow.room)
-            )
-            return [(network, room, count) for network, room, count in result]
+            return await self._rooms(session)
+
+    @staticmethod
+    async def _rooms(session: AsyncSession) -> list[tuple[str, str, int]]:
+        result = await session.execute(
+            select(MeetingRow.network, MeetingRow.room, func.count())
+            .where(PUBLIC)
+            .group_by(MeetingRow.network, MeetingRow.room)
+            .order_by(MeetingRow.network, MeetingRow.room)
+        )
+        return [(network, room, count) for network, room, count in result]
 
     @translate_outages
     async def attended(self, sender_key: str, *, limit: int = 200) -> list[MeetingSummary]:

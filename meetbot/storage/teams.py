@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import Row, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from meetbot.domain.team import (
     ActionEvent,
@@ -31,12 +32,15 @@ from meetbot.storage.tables import (
     ScheduleSkipRow,
 )
 
+_ACTIONS = ActionRow.__table__
+
 
 class UnknownItemError(LookupError):
     pass
 
 
-def _agenda(row: AgendaRow, position: int) -> AgendaItem:
+def _agenda(row: AgendaRow | Row[Any], position: int) -> AgendaItem:
+    """From an ORM row or a Core row of the same table (same attribute names)."""
     return AgendaItem(
         id=row.id,
         team=row.team,
@@ -147,14 +151,14 @@ class TeamStore:
         self, team: str, meeting_id: int, ended_at: datetime | None
     ) -> Sequence[AgendaItem]:
         """What this meeting covered, then what it left open (as of its end), in agenda order."""
-        async with self._sessions() as session:
-            # Open as of the meeting's end: open now, or closed only after the meeting ended.
-            still_open = AgendaRow.status == AgendaStatus.OPEN
-            query = select(AgendaRow).where(AgendaRow.team == team)
-            if ended_at is not None:
-                still_open = or_(still_open, AgendaRow.changed_at > ended_at)
-                query = query.where(AgendaRow.added_at <= ended_at)
-            rows = await session.scalars(
+        # Open as of the meeting's end: open now, or closed only after the meeting ended.
+        still_open = AgendaRow.status == AgendaStatus.OPEN
+        query = select(AgendaRow.__table__).where(AgendaRow.team == team)
+        if ended_at is not None:
+            still_open = or_(still_open, AgendaRow.changed_at > ended_at)
+            query = query.where(AgendaRow.added_at <= ended_at)
+        async with self._engine.connect() as connection:  # Core rows: read at every publish
+            rows = await connection.execute(
                 query.where(or_(AgendaRow.covered_meeting_id == meeting_id, still_open)).order_by(
                     AgendaRow.covered_line.is_(None), AgendaRow.covered_line, AgendaRow.position
                 )
@@ -166,24 +170,35 @@ class TeamStore:
 
     # -- action items ---------------------------------------------------------------------
 
-    async def _actions(self, session: AsyncSession, rows: Sequence[ActionRow]) -> list[ActionItem]:
+    async def _actions(
+        self, executor: AsyncSession | AsyncConnection, rows: Sequence[ActionRow | Row[Any]]
+    ) -> list[ActionItem]:
+        """`rows`: ORM rows or Core rows of the table (same attribute names)."""
         ids = [row.id for row in rows]
         if not ids:
             return []
         owners: dict[int, list[Owner]] = {}
-        for owner in await session.scalars(
-            select(ActionOwnerRow).where(ActionOwnerRow.action_id.in_(ids)).order_by(ActionOwnerRow.nick)
+        # Columns, not ORM objects: these run for every set of minutes published.
+        for action_id, owner_key, nick in await executor.execute(
+            select(ActionOwnerRow.action_id, ActionOwnerRow.owner_key, ActionOwnerRow.nick)
+            .where(ActionOwnerRow.action_id.in_(ids))
+            .order_by(ActionOwnerRow.nick)
         ):
-            owners.setdefault(owner.action_id, []).append(Owner(owner.owner_key, owner.nick))
+            owners.setdefault(action_id, []).append(Owner(owner_key, nick))
         history: dict[int, list[ActionEvent]] = {}
-        for event in await session.scalars(
-            select(ActionEventRow)
+        for action_id, at, actor_nick, change, detail, meeting_id in await executor.execute(
+            select(
+                ActionEventRow.action_id,
+                ActionEventRow.at,
+                ActionEventRow.actor_nick,
+                ActionEventRow.change,
+                ActionEventRow.detail,
+                ActionEventRow.meeting_id,
+            )
             .where(ActionEventRow.action_id.in_(ids))
             .order_by(ActionEventRow.at, ActionEventRow.id)
         ):
-            history.setdefault(event.action_id, []).append(
-                ActionEvent(event.at, event.actor_nick, event.change, event.detail, event.meeting_id)
-            )
+            history.setdefault(action_id, []).append(ActionEvent(at, actor_nick, change, detail, meeting_id))
         return [
             ActionItem(
                 id=row.id,
@@ -215,22 +230,23 @@ class TeamStore:
 
     @translate_outages
     async def actions_of_meeting(self, meeting_id: int) -> Sequence[ActionItem]:
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                select(ActionRow).where(ActionRow.meeting_id == meeting_id).order_by(ActionRow.line_seq)
+        # A Core connection, no ORM session and objects: every publish reads these.
+        async with self._engine.connect() as connection:
+            rows = await connection.execute(
+                select(_ACTIONS).where(_ACTIONS.c.meeting_id == meeting_id).order_by(_ACTIONS.c.line_seq)
             )
-            return await self._actions(session, list(rows))
+            return await self._actions(connection, list(rows))
 
     @translate_outages
     async def previous_actions(self, team: str, started_at: datetime) -> Sequence[ActionItem]:
         """The team's actions from earlier meetings that were still open when this one started."""
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                select(ActionRow)
-                .where(ActionRow.team == team, ActionRow.created_at < started_at)
-                .order_by(ActionRow.id)
+        async with self._engine.connect() as connection:
+            rows = await connection.execute(
+                select(_ACTIONS)
+                .where(_ACTIONS.c.team == team, _ACTIONS.c.created_at < started_at)
+                .order_by(_ACTIONS.c.id)
             )
-            actions = await self._actions(session, list(rows))
+            actions = await self._actions(connection, list(rows))
             return [action for action in actions if action.status_at(started_at) is ActionStatus.OPEN]
 
     @staticmethod
