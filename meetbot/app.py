@@ -152,6 +152,7 @@ class App:
     # Bridged IRC channel + Matrix room pairs: the filter in front of the dispatcher.
     bridges: Bridges = field(default_factory=Bridges)
     metrics: Metrics = field(init=False)
+    _indexing: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.metrics = Metrics(
@@ -171,6 +172,10 @@ class App:
         """Stand by until this process may be the active one, then run every adapter. Returns
         when the adapters have all finished (a console at the end of its input); cancelled
         (SIGTERM), it quits the networks, finishes its writes and closes."""
+        indexer = self.database.search.indexer
+        if indexer.runs_in_background:
+            # SQLite queues new lines for the search index: keep the queue short for searches.
+            self._indexing = asyncio.create_task(indexer.run_forever(), name="search index")
         try:
             while True:
                 if self.lease is not None:
@@ -208,6 +213,9 @@ class App:
         await self.dispatcher.close()
         if self.lease is not None:
             await self.lease.release()
+        if self._indexing is not None:
+            self._indexing.cancel()
+            await asyncio.gather(self._indexing, return_exceptions=True)
         await self.database.close()
 
     # -- roles ----------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -17,6 +18,7 @@ from meetbot.events import RoomRef
 from meetbot.storage import migrate
 from meetbot.storage.database import create_engine
 from meetbot.storage.meetings import MeetingStore
+from meetbot.storage.search_index import SearchIndexer
 from tests.conftest import T0
 from tests.test_storage import _diff
 
@@ -120,3 +122,67 @@ async def test_every_step_down_to_the_first_schema_and_back(database: AsyncEngin
     await _fill_first_schema(database)
     await migrate.upgrade(database)
     await _meeting_reads_back(database, engine)
+
+
+async def _sqlite_scalar(database: AsyncEngine, sql: str) -> object:
+    async with database.connect() as connection:
+        return await connection.scalar(text(sql))
+
+
+async def _index_matches_lines(database: AsyncEngine) -> None:
+    # Rank 1: the index compared with meeting_lines itself (a line indexed twice, or missing, fails).
+    async with database.begin() as connection:
+        await connection.execute(
+            text("INSERT INTO meeting_lines_search(meeting_lines_search, rank) VALUES ('integrity-check', 1)")
+        )
+
+
+async def _found(database: AsyncEngine, word: str) -> object:
+    return await _sqlite_scalar(
+        database, f"SELECT count(*) FROM meeting_lines_search WHERE meeting_lines_search MATCH '{word}'"
+    )
+
+
+async def _say(database: AsyncEngine, seq: int, said: str) -> None:
+    async with database.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO meeting_lines (meeting_id, seq, at, kind, nick, sender_key, text, is_bot) "
+                "VALUES (1, :seq, :at, 'say', 'alice', 'libera:alice', :text, false)"
+            ),
+            {"seq": seq, "at": T0, "text": said},
+        )
+
+
+async def test_the_search_queue_carries_the_index_over_both_ways(tmp_path: Path) -> None:
+    """0008 (SQLite): lines 0005 indexed stay indexed, once; lines queued under 0008 are
+    indexed by the downgrade's rebuild."""
+    database = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'meetbot.db'}")
+    try:
+        await migrate.upgrade(database, "0007")
+        await _fill_first_schema(database)
+        await migrate.upgrade(database, "0008")
+        assert await _sqlite_scalar(database, "SELECT count(*) FROM meeting_lines_search_queue") == 0
+        await _index_matches_lines(database)
+        assert await _found(database, "mirror2") == 1
+        await _say(database, 5, "a late heron")
+        assert await _sqlite_scalar(database, "SELECT count(*) FROM meeting_lines_search_queue") == 1
+        assert await _found(database, "heron") == 0  # queued until a catch-up (or a search)
+
+        await migrate.downgrade(database, "0007")
+        assert (
+            await _sqlite_scalar(database, "SELECT count(*) FROM sqlite_master WHERE name LIKE '%queue'") == 0
+        )
+        await _search_triggers_survive(database)
+        await _index_matches_lines(database)
+        assert await _found(database, "heron") == 1
+        await _say(database, 6, "an eager egret")  # 0005's trigger indexes it at once
+        assert await _found(database, "egret") == 1
+
+        await migrate.upgrade(database)
+        await _say(database, 7, "a queued quail")
+        assert await SearchIndexer(database).catch_up() == 1
+        await _index_matches_lines(database)
+        assert [await _found(database, word) for word in ("mirror2", "heron", "egret", "quail")] == [1] * 4
+    finally:
+        await database.dispose()

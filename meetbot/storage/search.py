@@ -1,6 +1,7 @@
 """Full-text search over what was said in public meetings, one method for both backends:
 SQLite FTS5 (the `meeting_lines_search` table of migration 0005) or PostgreSQL's
-`to_tsvector('simple', text)` (its GIN index).
+`to_tsvector('simple', text)` (its GIN index). On SQLite new lines wait in a queue to be
+indexed (migration 0008); a search indexes them first (`meetbot.storage.search_index`).
 
 User input never reaches either query language: the query is cut into words here and each
 word is quoted (FTS5) or passed to `plainto_tsquery` (PostgreSQL), so `"`, `*`, `NEAR`, `:`,
@@ -40,6 +41,7 @@ from sqlalchemy.orm import aliased
 from meetbot.events import LineKind
 from meetbot.storage.listing import PUBLIC, ListingStore, series_name
 from meetbot.storage.meetings import translate_outages
+from meetbot.storage.search_index import SearchIndexer
 from meetbot.storage.tables import ItemRow, LineRow, MeetingRow
 
 # The FTS5 table of migration 0005; raw SQL only, so not part of the models' metadata.
@@ -123,6 +125,7 @@ class SearchStore:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._dialect = engine.dialect.name
         self._listing = listing
+        self.indexer = SearchIndexer(engine)
 
     def _session(self) -> AsyncSession:
         return self._sessions()
@@ -136,6 +139,8 @@ class SearchStore:
         words = query_words(query)
         if not words:
             return SearchResults((), (), 0, offset, limit)
+        # Lines written up to now are in the index before we look (SQLite queues them).
+        await self.indexer.catch_up()
         async with self._session() as session:
             matched, rank = self._match(words)
             clauses = [matched, *await self._filter_clauses(session, filters)]
