@@ -43,6 +43,7 @@ from meetbot.adapters.irc.protocol import (
 )
 from meetbot.adapters.irc.state import Tracker
 from meetbot.adapters.irc.text import split_message, strip_formatting
+from meetbot.adapters.irc.wire import FastConnection
 from meetbot.clock import Clock
 from meetbot.events import (
     Identity,
@@ -229,6 +230,9 @@ class IrcAdapter:
         self._heard_until: dict[str, datetime] = {}
         self._topic_warned: set[str] = set()
         self._tracker = Tracker()
+        # Per-line objects that never change, kept across sessions (see _person and _room).
+        self._people: dict[tuple[str, str | None], Identity] = {}
+        self._rooms: dict[str, RoomRef] = {}
         self._features = ServerFeatures.default()
         self._queue = SendQueue()
         self._bucket = TokenBucket(config.flood.burst, config.flood.per_second, time.monotonic())
@@ -340,10 +344,7 @@ class IrcAdapter:
         self._reset_session()
         self._session_over = asyncio.Event()
         config = self.config
-        reactor = irc.client_aio.AioReactor(loop=asyncio.get_running_loop())
-        reactor.add_global_handler("all_events", self._on_event, 0)
-        conn = reactor.server()
-        conn.protocol_class = _QuickAckProtocol
+        conn = self._connection(irc.client_aio.AioReactor(loop=asyncio.get_running_loop()))
         args: dict[str, Any] = {}
         if config.tls:
             args.update(ssl=tls_context(config), server_hostname=config.host)
@@ -383,6 +384,16 @@ class IrcAdapter:
                 host,
                 port,
             )
+
+    def _connection(self, reactor: Any) -> FastConnection:
+        """A connection on `reactor` (not yet connected) that hands channel chat straight to
+        `_chat_line` and every other line, as jaraco events, to `_on_event`."""
+        reactor.add_global_handler("all_events", self._on_event, 0)
+        reactor.connection_class = FastConnection
+        conn: FastConnection = reactor.server()
+        conn.protocol_class = _QuickAckProtocol
+        conn.attach(self._heard, self._chat_line)
+        return conn
 
     def _hang_up(self, message: str, conn: Any = None) -> None:
         conn = conn or self._conn
@@ -506,6 +517,10 @@ class IrcAdapter:
             log.exception("%s: handling %s failed", self.network, event.type)
 
     def _on_all_raw_messages(self, conn: Any, event: Any) -> None:
+        self._heard()
+
+    def _heard(self) -> None:
+        """A line arrived (any line: the fast path calls this for the lines it takes)."""
         self._last_rx = time.monotonic()
         self._pinged = False
 
@@ -646,14 +661,25 @@ class IrcAdapter:
 
     def _identity(self, nick: str, tags: dict[str, str]) -> Identity:
         if self._me(nick):
-            return Identity(self.network, nick, self.account)
+            return self._person(nick, self.account)
         if "account-tag" in self._caps:
             # With account-tag, no tag means not logged in: a nick alone proves nothing.
             account = tags.get("account") or None
             self._tracker.set_account(nick, account)
         else:
             account = self._tracker.account(nick)
-        return Identity(self.network, nick, account)
+        return self._person(nick, account)
+
+    def _person(self, nick: str, account: str | None) -> Identity:
+        # Identities are immutable and a network's speakers few: building one per line cost
+        # more than looking it up.
+        key = (nick, account)
+        person = self._people.get(key)
+        if person is None:
+            if len(self._people) >= 4096:
+                self._people.clear()
+            person = self._people[key] = Identity(self.network, nick, account)
+        return person
 
     def _emit(
         self,
@@ -667,29 +693,30 @@ class IrcAdapter:
         said_at: datetime | None = None,
     ) -> None:
         """`said_at`: the line's server time when the caller has read it already."""
+        folded, nick = irc_fold(channel), irc_fold(sender.nick)
         # A member's status now says nothing about when a replayed line was said.
-        standing = Standing.NONE if backfilled else self._standing(channel, sender.nick)
+        standing = Standing.NONE if backfilled else self._standing(folded, nick)
         self._submit(
             MessageIn(
-                room=RoomRef(self.network, self._channel_name(channel)),
+                room=self._room(channel, folded),
                 sender=sender,
                 text=text,
                 at=said_at or server_time(tags) or self._clock.now(),
                 kind=kind,
                 native_id=tags.get("msgid") or None,
-                from_self=self._me(sender.nick),
+                from_self=nick == irc_fold(self.bot_nick),
                 privileged=self.config.ops_are_chairs and standing is Standing.OPERATOR,
                 backfilled=backfilled,
                 standing=standing,
-                start_rule=self._start_rules.get(irc_fold(channel)),
+                start_rule=self._start_rules.get(folded),
             )
         )
 
-    def _standing(self, channel: str, nick: str) -> Standing:
-        """The member's channel status as the server reports it right now."""
-        state = self._tracker.channel(channel)
-        member = state.members.get(irc_fold(nick)) if state is not None else None
-        modes = member.modes if member is not None else set()
+    def _standing(self, channel_key: str, nick_key: str) -> Standing:
+        """The member's channel status as the server reports it right now (by folded names)."""
+        modes = self._tracker.modes_of(channel_key, nick_key)
+        if not modes:
+            return Standing.NONE  # most people, on most lines
         if modes & OPERATOR_MODES:
             return Standing.OPERATOR
         return Standing.VOICED if modes & VOICED_MODES else Standing.NONE
@@ -698,6 +725,16 @@ class IrcAdapter:
         # Rooms are keyed by the configured spelling, whatever case the server echoes.
         wanted = self._wanted.get(irc_fold(channel))
         return wanted[0] if wanted else channel
+
+    def _room(self, channel: str, folded: str) -> RoomRef:
+        room = self._rooms.get(channel)
+        if room is None:
+            room = RoomRef(self.network, self._channel_name(channel))
+            # Entries of _wanted are only ever added, never changed: its spelling is final. (The
+            # bound: a server could spell one channel in as many cases as it likes.)
+            if folded in self._wanted and len(self._rooms) < 1024:
+                self._rooms[channel] = room
+        return room
 
     def _in(self, channel: str) -> bool:
         return irc_fold(channel) in self._joined
@@ -713,23 +750,64 @@ class IrcAdapter:
             self._chat(event, LineKind.ACTION)
 
     def _chat(self, event: Any, kind: LineKind) -> None:
-        if not self._in(event.target) or not event.arguments:
+        if event.arguments and self._in(event.target):
+            self._chat_line(event.target, event.source.nick, event.arguments[0], kind, tags_of(event.tags))
+
+    def _chat_line(self, channel: str, nick: str, text: str, kind: LineKind, tags: dict[str, str]) -> None:
+        """A PRIVMSG, NOTICE or ACTION to a channel: from jaraco's events through `_chat`, or
+        parsed by FastConnection (wire.py), which calls this directly for most lines.
+
+        What `_identity` and `_emit` do, written out once more: this runs for nearly every line
+        the bot receives, where their calls and repeated case folding showed in the profile
+        (bench/irc_receive.py)."""
+        folded = irc_fold(channel)
+        if folded not in self._joined:
             return
-        tags = tags_of(event.tags)
         said_at = server_time(tags)
-        backfilled = self._is_history(event.target, tags, said_at)
-        nick = event.source.nick
-        if backfilled:
+        nick_key = irc_fold(nick)
+        from_self = nick_key == irc_fold(self.bot_nick)
+        if self._is_history(folded, tags, said_at):
+            backfilled = True
             # Replays often lack the account tag (InspIRCd's +H does not keep it): only a tag
             # proves an account, and a missing one must not log the person out in the tracker.
-            sender = Identity(self.network, nick, tags.get("account") or None)
+            sender = self._person(nick, tags.get("account") or None)
+            # A member's status now says nothing about when a replayed line was said.
+            standing = Standing.NONE
         else:
-            sender = self._identity(nick, tags)
-        if said_at is not None:
-            folded = irc_fold(event.target)
-            self._heard_until[folded] = max(said_at, self._heard_until.get(folded, said_at))
-        text = strip_formatting(event.arguments[0])
-        self._emit(event.target, sender, text, kind, tags, backfilled=backfilled, said_at=said_at)
+            backfilled = False
+            if from_self:
+                account = self.account
+            elif "account-tag" in self._caps:
+                # With account-tag, no tag means not logged in: a nick alone proves nothing.
+                account = tags.get("account") or None
+                self._tracker.set_account(nick, account)
+            else:
+                account = self._tracker.account(nick)
+            sender = self._people.get((nick, account)) or self._person(nick, account)
+            # Most people have no channel status: then no need to ask _standing.
+            modes = self._tracker.modes_of(folded, nick_key)
+            standing = self._standing(folded, nick_key) if modes else Standing.NONE
+        if said_at is None:
+            said_at = self._clock.now()
+        else:
+            heard = self._heard_until.get(folded)
+            if heard is None or said_at > heard:
+                self._heard_until[folded] = said_at
+        self._submit(
+            MessageIn(
+                room=self._rooms.get(channel) or self._room(channel, folded),
+                sender=sender,
+                text=text if text.isprintable() else strip_formatting(text),
+                at=said_at,
+                kind=kind,
+                native_id=tags.get("msgid") or None,
+                from_self=from_self,
+                privileged=standing is Standing.OPERATOR and self.config.ops_are_chairs,
+                backfilled=backfilled,
+                standing=standing,
+                start_rule=self._start_rules.get(folded),
+            )
+        )
 
     def _on_ctcp(self, conn: Any, event: Any) -> None:
         if not event.arguments or self._me(event.source.nick):
@@ -741,15 +819,17 @@ class IrcAdapter:
             self._queue.push(Queued("NOTICE", event.source.nick, answer))
             self._wake.set()
 
-    def _is_history(self, channel: str, tags: dict[str, str], said_at: datetime | None) -> bool:
+    def _is_history(self, channel_key: str, tags: dict[str, str], said_at: datetime | None) -> bool:
         """Lines a server replays (InspIRCd +H on join, ZNC playback, our CHATHISTORY request)
         describe the past: they go to the core as backfill, which logs what it missed and never
         runs them (an old #startmeeting or #endmeeting must not act). Known by their batch, or
-        where the server sends no batch, by a server time before our JOIN."""
-        if self._batches.get(tags.get("batch", "")) in HISTORY_BATCHES:
+        where the server sends no batch, by a server time before our JOIN (`channel_key`: the
+        folded name)."""
+        # A line without a batch tag looks up "": a `BATCH +` with an empty reference counts.
+        if self._batches and self._batches.get(tags.get("batch", "")) in HISTORY_BATCHES:
             self._backfilled += 1
             return True
-        joined_at = self._joined_at.get(irc_fold(channel))
+        joined_at = self._joined_at.get(channel_key)
         if joined_at is not None and said_at is not None and said_at < joined_at - HISTORY_SLACK:
             self._backfilled += 1
             return True

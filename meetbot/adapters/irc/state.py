@@ -7,9 +7,12 @@ server without account-tag.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from meetbot.adapters.irc.protocol import ServerFeatures, irc_fold
+
+_NO_MODES: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -92,6 +95,13 @@ class Tracker:
 
     def account(self, nick: str) -> str | None:
         return self.accounts.get(irc_fold(nick))
+
+    def modes_of(self, channel_key: str, nick_key: str) -> AbstractSet[str]:
+        """A member's status letters, by names already folded (the adapter has them on every
+        line); empty for someone not in the channel."""
+        state = self.channels.get(channel_key)
+        member = state.members.get(nick_key) if state is not None else None
+        return member.modes if member is not None else _NO_MODES
 
     def knows_account(self, nick: str) -> bool:
         return irc_fold(nick) in self.accounts
