@@ -1,4 +1,5 @@
-"""The bots under test: meetbot (SQLite, PostgreSQL), Limnoria + hcoop-meetbot, Sopel + sopel-meetbot.
+"""The bots under test: meetbot (SQLite, PostgreSQL), Limnoria + hcoop-meetbot, Sopel + sopel-meetbot,
+and the null bot (bench/nullbot.py), a reference that answers the probes and does nothing else.
 
 Each `Bot` knows how to install itself (peers: from PyPI into their own venvs under
 .cache/bench, reused across runs), write its configuration for one run, start, stop, and
@@ -14,6 +15,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -85,7 +87,7 @@ def rss_bytes(pid: int) -> int:
 
 @dataclass
 class Bot:
-    key: str  # short id used in tables: ours-sqlite, ours-pg, hcoop, sopel
+    key: str  # short id used in tables: ours-sqlite, ours-pg, hcoop, sopel, null
     label: str
     nick: str
     topic_command: str  # Sopel calls it #subject
@@ -94,6 +96,8 @@ class Bot:
     # A command that changes the meeting and is answered with one line, and that line
     # (meetbot: stored before the reply leaves); None where the bench does not measure it.
     stored_probe: tuple[str, str] | None = None
+    # A yardstick, not a peer (the null bot): shown in the table, left out of ratios and targets.
+    reference: bool = False
     proc: subprocess.Popen[bytes] | None = None
     work: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
@@ -381,10 +385,50 @@ meeting_log_baseurl = file://{work / "minutes"}
         ]
 
 
+# -- the null bot -------------------------------------------------------------------------------
+
+
+class NullBot(Bot):
+    """bench/nullbot.py: answers the driver's probes from its read loop, logs and publishes
+    nothing (one small file per #endmeeting, which the driver checks for). Whatever it reaches is
+    the ceiling of the harness itself: the ircd, the driver and the machine."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            key="null",
+            label="null bot (answers probes, logs nothing: harness ceiling)",
+            nick="nullbot",
+            topic_command="#topic",
+            probe_reply="Usage: #agreed",
+            end_reply=lambda text: text.startswith("Meeting ended at"),
+            reference=True,
+        )
+
+    def version(self) -> str:
+        return "-"
+
+    def prepare(self, work: Path, port: int, channels: list[str]) -> list[str]:
+        (work / "channels.txt").write_text("\n".join(channels) + "\n")
+        # The driver's own interpreter: stdlib only, and no venv of its own to keep.
+        return [
+            sys.executable,
+            str(ROOT / "bench" / "nullbot.py"),
+            "--port",
+            str(port),
+            "--nick",
+            self.nick,
+            "--channels-file",
+            str(work / "channels.txt"),
+            "--minutes",
+            str(work / "minutes"),
+        ]
+
+
 def all_bots() -> dict[str, Callable[[], Bot]]:
     return {
         "ours-sqlite": lambda: Meetbot("sqlite"),
         "ours-pg": lambda: Meetbot("pg"),
         "hcoop": Hcoop,
         "sopel": Sopel,
+        "null": NullBot,
     }

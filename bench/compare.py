@@ -1,6 +1,6 @@
 """meetbot next to its peers on one InspIRCd, one bot after another, in one run.
 
-    .venv/bin/python bench/compare.py [--quick] [--repeats N] [--bots ours-sqlite,ours-pg,hcoop,sopel]
+    .venv/bin/python bench/compare.py [--quick] [--repeats N] [--bots ours-sqlite,ours-pg,hcoop,sopel,null]
 
 (`bench/run` is the entry point: it checks the servers and peers first.) The driver is stdlib
 asyncio (bench/ircwire.py): the same scripted meetings, played by the same clients, against
@@ -19,8 +19,10 @@ each bot. Per repeat and per bot it measures:
 
 and, in the same run, the server's own client-to-client round trip (one client says a line,
 another answers it from its read loop). Each figure is the median over repeats (min-max shown);
-ratios are ours / peer and ours / server round trip. Results: a Markdown report (bench/RESULTS.md
-in full mode) and the raw samples as JSON next to it.
+ratios are ours / peer and ours / server round trip. The null bot (bench/nullbot.py: answers
+the probes, logs nothing) goes through the same scenarios as the harness's own ceiling: it has a
+column in the table, never a place in the ratios or targets. Results: a Markdown report
+(bench/RESULTS.md in full mode) and the raw samples as JSON next to it.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ MAIN = "#bench"
 MULTI = [f"#c{i:03d}" for i in range(100)]
 MANY = [f"#m{i:04d}" for i in range(1000)]
 LAG_LIMIT = 1.0  # seconds: a bot "keeps up" while every probe is answered within this
+DRIVER_BATCH = 2000  # lines the logging step writes before it looks at its clock and probes again
 WORDS = [
     *("the", "release", "branch", "needs", "tests", "and", "docs", "before", "friday"),
     *("so", "please", "review", "the", "open", "changes"),
@@ -276,7 +279,12 @@ async def offered_step(run: BotRun, channels: list[str], rate: float, seconds: f
         elapsed = now - loop_start
         if elapsed >= seconds:
             break
-        due = int(rate * elapsed) - sent
+        owed = int(rate * elapsed) - sent
+        # At most DRIVER_BATCH lines before the clock and the probes are looked at again: a
+        # driver behind its own schedule (the null bot showed it: paced writes top out near
+        # 10^5 lines/s) would otherwise write a step's whole backlog in one go, the step would
+        # run for minutes, and the probes, sent only after it, would not see the backlog.
+        due = min(owed, DRIVER_BATCH)
         if due > 0:
             out = []
             for _ in range(due):
@@ -288,9 +296,12 @@ async def offered_step(run: BotRun, channels: list[str], rate: float, seconds: f
         if now >= next_probe:
             probes.append(run.probe(channels[len(probes) % len(channels)]))
             next_probe += 0.25
-        await asyncio.sleep(0.005)
+        if owed <= DRIVER_BATCH:  # behind schedule: write on, as one send_paced did before
+            await asyncio.sleep(0.005)
     probes.append(run.probe(channels[len(probes) % len(channels)]))
-    worst = 0.0
+    # Lines the driver still owed at the end count as lag too (seconds of the offered rate):
+    # a rate the harness cannot offer must not pass as one the bot sustains.
+    worst = max(0.0, int(rate * seconds) - sent) / rate
     for sent_at, future in probes:
         # Wait however long it takes: the next step must start on a drained bot.
         worst = max(worst, await asyncio.wait_for(future, 900) - sent_at)
@@ -335,7 +346,9 @@ async def sustained(run: BotRun, channels: list[str], opts: Options) -> dict[str
         if failed and passed and failed / passed < 1.12:
             break
         rate = (passed + failed) / 2 if failed and passed else (rate * 1.5 if not failed else rate / 2)
-    return {"rate": passed, "burst": estimate}
+    # The lowest failing rate, 0 if every step passed: then "rate" is where the ramp stopped,
+    # a lower bound of the bot's (or, for the null bot, the harness's) ceiling.
+    return {"rate": passed, "burst": estimate, "failed": failed}
 
 
 async def memory(bot: Bot, port: int, work: Path, opts: Options, tag: str) -> dict[str, float]:
@@ -524,9 +537,13 @@ def render(
     when: str,
     load: tuple[float, ...] | None,
 ) -> str:
-    labels = {key: maker().label for key, maker in all_bots().items()}
+    made = {key: maker() for key, maker in all_bots().items()}
+    labels = {key: bot.label for key, bot in made.items()}
     bots = [key for key in opts.bots if key in samples]
-    peers = [key for key in bots if not key.startswith("ours")]
+    # A reference (the null bot) is the harness's ceiling, not a competitor: a ratio against it
+    # or a "5 x best peer" target on it would measure the ircd and the driver, not the bots.
+    reference = [key for key in bots if made[key].reference]
+    peers = [key for key in bots if not key.startswith("ours") and key not in reference]
     ours = [key for key in bots if key.startswith("ours")]
     rtt = med(samples, "server", "rtt_p50")
     lines = [
@@ -542,8 +559,9 @@ def render(
         + "(other jobs share this machine: medians over repeats, min-max in brackets).",
         "",
         "Versions: "
-        + "; ".join(f"{labels[k]}: {v}" for k, v in versions.items())
-        + f"; InspIRCd {_inspircd_version()}; Python {platform.python_version()} (driver).",
+        # The null bot has no version ("-"): it is bench/nullbot.py of this tree.
+        + "".join(f"{labels[k]}: {v}; " for k, v in versions.items() if v != "-")
+        + f"InspIRCd {_inspircd_version()}; Python {platform.python_version()} (driver).",
         "",
         f"Server round trip (client -> channel -> client, answered from the read loop): p50 "
         f"{fmt(samples['server']['rtt_p50'])} ms, p99 {fmt(samples['server']['rtt_p99'])} ms.",
@@ -557,6 +575,8 @@ def render(
         lines.append(
             f"| {title} | {unit} | " + " | ".join(fmt(samples[k].get(figure, [])) for k in bots) + " |"
         )
+    for key in reference:
+        lines += ["", ceiling(samples, key, ours, labels)]
     lines += ["", "Ratios of medians (ours / other; < 1 is better for times and memory, > 1 for rates):", ""]
     others = [*peers] + (["server round trip"] if rtt else [])
     lines += [
@@ -583,6 +603,33 @@ def render(
     if notes.exists():
         lines += ["", notes.read_text().rstrip()]
     return "\n".join(lines) + "\n"
+
+
+def ceiling(
+    samples: dict[str, dict[str, list[float]]], key: str, ours: list[str], labels: dict[str, str]
+) -> str:
+    """The line under the table: the reference bot's logging rates, and meetbot's share of them."""
+
+    def rate(prefix: str) -> str:
+        value = med(samples, key, f"{prefix}_rate")
+        if value is None:
+            return "-"
+        # No step failed in some repeat: the ramp ran out of steps (quick mode's 3 reach only
+        # 1.35 x the burst estimate), so the harness allows at least this much, maybe more.
+        unbounded = 0 in samples[key].get(f"{prefix}_failed", [])
+        return f"{'>= ' if unbounded else ''}{value:,.0f} lines/s"
+
+    def share(mine: float | None, top: float | None) -> str:
+        return f"{100 * mine / top:.0f} %" if mine is not None and top else "-"
+
+    one, hundred = med(samples, key, "log1_rate"), med(samples, key, "log100_rate")
+    text = f"Harness ceiling ({key} bot): logging 1 channel {rate('log1')}, 100 channels {rate('log100')}"
+    reached = [
+        f"{labels[o]} reaches {share(med(samples, o, 'log1_rate'), one)} / "
+        f"{share(med(samples, o, 'log100_rate'), hundred)} of it"
+        for o in ours
+    ]
+    return text + ("; " + "; ".join(reached) if reached else "") + "."
 
 
 def targets(
