@@ -126,6 +126,48 @@ async def test_state_projection(store: MeetingStore, engine: Engine) -> None:
         ]
 
 
+async def test_one_group_commit_saves_the_state_of_many_meetings(
+    store: MeetingStore, database: AsyncEngine, engine: Engine
+) -> None:
+    """A group commit writes every meeting's state in a few statements; a meeting whose items
+    another process rewrote meanwhile (a fail-over and back) gets all of its items rewritten."""
+    rooms = [RoomRef("libera", f"#room{n}") for n in range(3)]
+    meetings = []
+    for room in rooms:
+        header = await store.start_meeting(room, line(1, "#startmeeting"))
+        meeting = engine.rebuild(header, await store.lines(header.id))
+        meeting.items = [
+            Item(ItemKind.INFO, f"{room.room} {n}", "alice", "libera:alice", T0, n) for n in range(2)
+        ]
+        meetings.append(meeting)
+    await store.write((), [(meeting, True) for meeting in meetings])
+    first, second, third = meetings
+    other_process = MeetingStore(database)
+    kept = second.items
+    second.items = [Item(ItemKind.INFO, "written elsewhere", "bob", "libera:bob", T0, 9)]
+    await other_process.save_state(second, items=True)  # unknown to `store`
+    await other_process.close()
+    first.items.append(Item(ItemKind.INFO, "#room0 2", "alice", "libera:alice", T0, 2))
+    # Two items as `store` last wrote them, and one more: only the new one would be written,
+    # next to "written elsewhere", if `store` trusted its copy.
+    second.items = [*kept, Item(ItemKind.IDEA, "#room1 again", "alice", "libera:alice", T0, 3)]
+    third.name = "renamed"
+    await store.write((), [(first, True), (second, True), (third, False)])
+    async with store._session() as session:
+        from sqlalchemy import select
+
+        from meetbot.storage.tables import ItemRow, MeetingRow
+
+        for meeting in meetings:
+            texts = await session.scalars(
+                select(ItemRow.text).where(ItemRow.meeting_id == meeting.id).order_by(ItemRow.position)
+            )
+            assert texts.all() == [item.text for item in meeting.items]
+        third_row = await session.get(MeetingRow, third.id)
+        assert third_row is not None
+        assert third_row.name == "renamed"
+
+
 class _ServerSays(Exception):
     def __init__(self, sqlstate: str) -> None:
         super().__init__(f"SQLSTATE {sqlstate}")
