@@ -122,10 +122,10 @@ class Stopwatch:
         setattr(target, name, timed)
 
 
-async def measure(lines: int, runs: int, previous: int) -> None:
+async def measure(lines: int, runs: int, previous: int, database_url: str | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        database = f"sqlite+aiosqlite:///{work / 'bench.db'}"
+        database = database_url or f"sqlite+aiosqlite:///{work / 'bench.db'}"
         settings = Settings()
         if previous:
             earlier = work / "previous.log.txt"
@@ -219,8 +219,13 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--previous", type=int, default=0, help="lines of a meeting before it (0: none)")
+    parser.add_argument(
+        "--database",
+        help="an empty database at the newest schema (`meetbot db upgrade`), e.g. PostgreSQL; "
+        "default: a fresh SQLite file",
+    )
     args = parser.parse_args()
-    asyncio.run(measure(args.lines, args.runs, args.previous))
+    asyncio.run(measure(args.lines, args.runs, args.previous, args.database))
 
 
 if __name__ == "__main__":
