@@ -6,7 +6,8 @@ SQLite: an external-content FTS5 table (the text is stored once, in meeting_line
 sync by triggers, so every write path (append, redaction blanking, cascade deletes) updates
 the index without the repositories knowing about it. Caution for later migrations: a
 `batch_alter_table("meeting_lines")` on SQLite recreates the table and drops these triggers;
-such a migration must recreate them (call `create_sqlite_search` again) and rebuild.
+such a migration must recreate them and rebuild. Since 0008 the triggers to recreate are
+0008's (`SQLITE_TRIGGERS` there: lines are queued for indexing), not these.
 
 Revision ID: 0005
 Revises: 0004

@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from meetbot.storage.meetings import translate_outages
 
-# Search objects created in raw SQL by migration 0005 (an FTS5 table with its shadow tables on
-# SQLite, a GIN expression index on PostgreSQL): no model describes them, so comparing the
+# Search objects created in raw SQL by migrations 0005 and 0008 (an FTS5 table with its shadow
+# tables and the queue of lines to index on SQLite, a GIN expression index on PostgreSQL): no
+# model describes them, so comparing the
 # models with the database must look past them rather than call for their removal.
 SEARCH_OBJECT_PREFIX = "meeting_lines_search"
 SEARCH_INDEX = "ix_meeting_lines_search"
