@@ -27,9 +27,10 @@ from meetbot.metrics import Figures, Metrics
 from meetbot.minutes.render import render_all
 from meetbot.minutes.view import EXTENSIONS
 from meetbot.outbox import Outbox
-from meetbot.publish.archive import StaticArchive
+from meetbot.publish.archive import Listed, SnapshotQuery, StaticArchive, reads_at_once
 from meetbot.publish.files import PublishedFile, Publisher
 from meetbot.publish.paths import links_for, minutes_basename
+from meetbot.publish.tasks import together
 from meetbot.registry import load_plugins
 from meetbot.reminders import ReminderService
 from meetbot.service import MeetingService
@@ -90,15 +91,14 @@ class FileMinutesWriter:
         publish = self.settings.publish
         basename = self.basename(meeting)
         links = links_for(basename, publish.base_url)
-        team = await self._team_snapshot(meeting)
         meeting_id = meeting.id
         archive = self.archive if meeting_id is not None and not meeting.is_open else None
-        try:
-            listed = None if archive is None or meeting_id is None else await archive.listed(meeting_id)
-            looked_up = True
-        except Exception:
-            log.exception("looking up meeting %s in the archive failed", meeting_id)
-            listed, looked_up = None, False
+        # Independent reads. Nothing else overlaps: the render and the file writes run in
+        # threads, and anything on the event loop meanwhile makes both wait for the GIL (up to
+        # 5 ms a turn), which cost more than it saved (measured).
+        team, (listed, looked_up) = await together(
+            self._team_snapshot(meeting), self._look_up(archive, meeting), at_once=self._reads_at_once
+        )
         # Rendering a long meeting is CPU work: keep it off the event loop.
         if archive is not None and listed is not None:
             # A listed meeting's pages are rendered once, with the archive's navigation, rather
@@ -126,15 +126,26 @@ class FileMinutesWriter:
                 log.exception("updating the archive after meeting %s failed", meeting_id)
         return published
 
+    @property
+    def _reads_at_once(self) -> bool:
+        return self.archive is not None and reads_at_once(self.archive.database)
+
+    @staticmethod
+    async def _look_up(archive: StaticArchive | None, meeting: Meeting) -> tuple[Listed | None, bool]:
+        """The meeting's place in the archive (None: not listed), and whether it is known."""
+        if archive is None or meeting.id is None:
+            return None, True
+        try:
+            return await archive.listed(meeting.id), True
+        except Exception:
+            log.exception("looking up meeting %s in the archive failed", meeting.id)
+            return None, False
+
     async def _team_snapshot(self, meeting: Meeting) -> TeamSnapshot | None:
-        if self.teams is None or meeting.id is None:
+        query = SnapshotQuery.of(meeting)
+        if self.teams is None or query is None:
             return None
-        team = meeting.series_name
-        return TeamSnapshot(
-            agenda=await self.teams.agenda_for_minutes(team, meeting.id, meeting.ended_at),
-            previous_actions=await self.teams.previous_actions(team, meeting.started_at),
-            meeting_actions=await self.teams.actions_of_meeting(meeting.id),
-        )
+        return await query.run(self.teams, at_once=self._reads_at_once)
 
 
 @dataclass

@@ -3,9 +3,14 @@ and overall, a stable latest URL, previous/next on the minutes, every link resol
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import re
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -21,7 +26,7 @@ from meetbot.publish.archive import Link, Listed, StaticArchive
 from meetbot.publish.files import FileSets, PublishedFile, Publisher
 from meetbot.replay import replay_log
 from meetbot.storage.database import Database
-from meetbot.storage.listing import MeetingSummary
+from meetbot.storage.listing import ArchiveLists, ListingStore, MeetingSummary
 from tests.test_e2e import audit_html
 from tests.web.conftest import INFRA_2, Seeded, replay, seed
 
@@ -323,3 +328,188 @@ async def test_the_lists_in_one_session_are_what_the_single_listings_give(
         assert await listing.placed(restricted.id) is None
     finally:
         await database.close()
+
+
+# -- the archive's update while the meeting's own files are written ----------------------------------
+
+# A second infra meeting the same day, in another room, an hour later (the same minute would be
+# the same file name).
+OPS = [line.replace("16:00:", "17:00:") for line in INFRA_2]
+
+
+async def _published_2027(seeded: Seeded, tmp_path: Path) -> None:
+    await replay(seeded, INFRA_2, day=date(2027, 1, 4), channel="#infra", tmp=tmp_path)
+    await replay(seeded, OPS, day=date(2027, 1, 4), channel="#ops", tmp=tmp_path)
+
+
+async def _meeting(archive: StaticArchive, summary: MeetingSummary) -> Meeting:
+    meeting = await archive_module.load_meeting(archive.database, archive.engine, summary.id)
+    assert meeting is not None
+    return meeting
+
+
+async def test_two_meetings_of_a_team_ending_at_once_both_end_up_in_its_indexes(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded = await seed(database_url, tmp_path)
+    await _published_2027(seeded, tmp_path)
+    app = await build_app(seeded.settings, [], database_url=seeded.url, publish_dir=seeded.publish)
+    try:
+        archive = app.writer.archive
+        assert archive is not None
+        rows = (await archive.database.listing.meetings(team="infra")).rows
+        first, second = sorted((row for row in rows if row.started_at.year == 2027), key=lambda row: row.room)
+        assert (first.room, second.room) == ("#infra", "#ops")
+        meetings = [await _meeting(archive, summary) for summary in (first, second)]
+        archive_lists = ListingStore.archive_lists
+        overtaking: list[asyncio.Task[Sequence[PublishedFile]]] = []
+
+        async def read_just_before_the_second_ended(
+            self: ListingStore, team: str, network: str, room: str, *, recent: int = 20
+        ) -> ArchiveLists:
+            lists = await archive_lists(self, team, network, room, recent=recent)
+            if overtaking:
+                return lists
+            # The first meeting's update read its lists a moment before the second meeting
+            # ended; the second one's whole publish then gets every chance to overtake it.
+            overtaking.append(asyncio.create_task(app.writer.write(meetings[1])))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(overtaking[0]), 0.5)
+
+            def hide(rows: tuple[MeetingSummary, ...]) -> tuple[MeetingSummary, ...]:
+                return tuple(row for row in rows if row.id != second.id)
+
+            return replace(lists, team=hide(lists.team), room=hide(lists.room), recent=hide(lists.recent))
+
+        monkeypatch.setattr(ListingStore, "archive_lists", read_just_before_the_second_ended)
+        await app.writer.write(meetings[0])
+        await overtaking[0]
+        root = seeded.publish
+        for index in ("index.html", "infra/index.html", "infra/2027/index.html", "_rooms/libera/ops.html"):
+            page = (root / index).read_text(encoding="utf-8")
+            assert "infra.2027-01-04-17.00.html" in page, index
+        for index in ("index.html", "infra/index.html", "infra/2027/index.html"):
+            assert "infra.2027-01-04-16.00.html" in (root / index).read_text(encoding="utf-8"), index
+        # Each meeting's pages link to the other.
+        assert 'href="infra.2027-01-04-17.00.html" rel="next"' in (
+            root / "infra/2027/infra.2027-01-04-16.00.html"
+        ).read_text(encoding="utf-8")
+        assert 'href="infra.2027-01-04-16.00.html" rel="prev"' in (
+            root / "infra/2027/infra.2027-01-04-17.00.html"
+        ).read_text(encoding="utf-8")
+        assert not archive._updating.locked()
+    finally:
+        await app.close()
+
+
+async def test_if_the_archive_fails_while_the_files_are_written_the_minutes_are_still_published(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    seeded = await seed(database_url, tmp_path)
+    team_index = seeded.publish / "infra" / "index.html"
+    before = team_index.read_text(encoding="utf-8")
+    neighbour = seeded.publish / "infra/2026/infra.2026-11-09-16.00.html"
+    neighbour_before = neighbour.read_text(encoding="utf-8")
+
+    async def unavailable(
+        self: ListingStore, team: str, network: str, room: str, *, recent: int = 20
+    ) -> None:
+        raise OSError("database away for a moment")
+
+    monkeypatch.setattr(ListingStore, "archive_lists", unavailable)
+    with caplog.at_level(logging.ERROR, logger="meetbot.app"):
+        await replay(seeded, INFRA_2, day=date(2027, 1, 4), channel="#infra", tmp=tmp_path)
+    assert "updating the archive after meeting" in caplog.text
+    for extension in EXTENSIONS:
+        assert (seeded.publish / f"infra/2027/infra.2027-01-04-16.00{extension}").is_file()
+    # Its own pages have their navigation; nothing else of the archive was written.
+    page = (seeded.publish / "infra/2027/infra.2027-01-04-16.00.html").read_text(encoding="utf-8")
+    assert 'href="../2026/infra.2026-11-09-16.00.html" rel="prev" id="prev"' in page
+    assert team_index.read_text(encoding="utf-8") == before
+    assert neighbour.read_text(encoding="utf-8") == neighbour_before
+    assert not list(seeded.publish.rglob(".*.tmp"))
+
+
+async def test_if_the_minutes_fail_to_be_written_nothing_of_the_archive_is(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded = await seed(database_url, tmp_path)
+    await _published_2027(seeded, tmp_path)
+    app = await build_app(seeded.settings, [], database_url=seeded.url, publish_dir=seeded.publish)
+    try:
+        archive = app.writer.archive
+        assert archive is not None
+        rows = (await archive.database.listing.meetings(team="infra")).rows
+        (ops,) = [row for row in rows if row.room == "#ops"]
+        meeting = await _meeting(archive, ops)
+        # Gone from the archive, as if the meeting had never been published.
+        for index in ("index.html", "infra/index.html", "infra/2027/index.html", "_rooms/libera/ops.html"):
+            (seeded.publish / index).unlink()
+        batches: list[FileSets] = []
+        publish_many = Publisher.publish_many
+
+        async def failing(
+            self: Publisher, basename: PurePosixPath, files: dict[str, str], *, restricted: bool = False
+        ) -> list[PublishedFile]:
+            raise OSError("disk full")
+
+        async def recording(
+            self: Publisher, sets: FileSets, *, restricted: bool = False
+        ) -> list[PublishedFile]:
+            batches.append(sets)
+            return await publish_many(self, sets, restricted=restricted)
+
+        monkeypatch.setattr(Publisher, "publish", failing)
+        monkeypatch.setattr(Publisher, "publish_many", recording)
+        with pytest.raises(OSError, match="disk full"):
+            await app.writer.write(meeting)
+        assert batches == []
+        assert not (seeded.publish / "infra" / "index.html").exists()
+        assert not archive._updating.locked()
+        # Cancelled while its files are written, it leaves the archive alone and free.
+        writing = asyncio.Event()
+
+        async def stuck(
+            self: Publisher, basename: PurePosixPath, files: dict[str, str], *, restricted: bool = False
+        ) -> list[PublishedFile]:
+            writing.set()
+            await asyncio.Event().wait()
+            raise AssertionError("never")
+
+        monkeypatch.setattr(Publisher, "publish", stuck)
+        task = asyncio.create_task(app.writer.write(meeting))
+        await writing.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert batches == []
+        assert not archive._updating.locked()
+        assert not (seeded.publish / "infra" / "index.html").exists()
+    finally:
+        await app.close()
+
+
+async def test_a_neighbours_place_in_the_teams_list_is_what_the_look_up_gives(
+    database_url: str, tmp_path: Path
+) -> None:
+    seeded = await seed(database_url, tmp_path)
+    await _published_2027(seeded, tmp_path)
+    app = await build_app(seeded.settings, [], database_url=seeded.url, publish_dir=seeded.publish)
+    try:
+        archive = app.writer.archive
+        assert archive is not None
+        listing = archive.database.listing
+        lists = await listing.archive_lists("infra", "libera", "#infra")
+        assert len(lists.team) >= 4
+        for summary in lists.team:
+            previous, following = await listing.neighbours(summary.id)
+            place = archive._place_in(summary, lists.team)
+            assert place is not None
+            # The same meetings (the list's rows carry their line counts too), the same links.
+            assert place.summary == summary
+            assert (place.previous and place.previous.id) == (previous and previous.id)
+            assert (place.following and place.following.id) == (following and following.id)
+            assert place.nav == archive._nav(summary, previous, following)
+        assert archive._place_in(replace(lists.team[0], id=-1), lists.team) is None
+    finally:
+        await app.close()

@@ -287,3 +287,58 @@ async def test_a_failed_write_part_way_leaves_every_old_file_and_no_temp(
     assert (tmp_path / "m.html").read_text() == "old"
     assert (tmp_path / "m.txt").read_text() == "old"
     assert names(tmp_path) == ["m.html", "m.txt"]
+
+
+async def test_files_written_at_once_are_each_synced_before_any_is_renamed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publisher = Publisher(tmp_path, None)
+    sets = [(PurePosixPath(f"d{n}/m"), {".html": f"new {n}", ".txt": f"new {n}"}) for n in range(4)]
+    await publisher.publish_many([(base, dict.fromkeys(files, "old")) for base, files in sets])
+    events: list[str] = []
+    fsync, replace = os.fsync, os.replace
+
+    def syncing(fd: int) -> None:
+        fsync(fd)
+        events.append("sync")
+
+    def renaming(source: str, target: str | Path) -> None:
+        events.append("rename")
+        replace(source, target)
+
+    monkeypatch.setattr(os, "fsync", syncing)
+    monkeypatch.setattr(os, "replace", renaming)
+    published = await publisher.publish_many(sets)
+    # Every file synced before the first rename; the renames in the order of the sets; each
+    # directory synced after them.
+    assert events[:8] == ["sync"] * 8
+    assert events[8:16] == ["rename"] * 8
+    assert events[16:] == ["sync"] * 4
+    assert [(p.path.parent.name, p.extension) for p in published] == [
+        (f"d{n}", extension) for n in range(4) for extension in (".html", ".txt")
+    ]
+    for base, files in sets:
+        for extension, content in files.items():
+            assert (tmp_path / f"{base}{extension}").read_text() == content
+
+
+async def test_a_failure_among_files_written_at_once_leaves_every_old_file_and_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publisher = Publisher(tmp_path, None)
+    sets = [(PurePosixPath(f"d{n}/m"), {".html": "old", ".txt": "old"}) for n in range(4)]
+    await publisher.publish_many(sets)
+    fsync = os.fsync
+
+    def failing_one(fd: int) -> None:
+        # One file in the middle of the batch (Linux: the descriptor's path in /proc).
+        if "/d2/.m.txt." in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError("disk full")
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failing_one)
+    with pytest.raises(OSError, match="disk full"):
+        await publisher.publish_many([(base, dict.fromkeys(files, "new")) for base, files in sets])
+    for n in range(4):
+        assert names(tmp_path / f"d{n}") == ["m.html", "m.txt"]
+        assert (tmp_path / f"d{n}" / "m.html").read_text() == "old"

@@ -33,6 +33,15 @@ def _bad_char(ch: str) -> bool:
     return ch == "\\" or unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp")
 
 
+def _has_bad_char(text: str) -> bool:
+    if text.isascii() and text.isprintable():
+        # Printable ASCII has no control, format or separator character, so only the
+        # backslash is left to look for; a check of every character was most of publishing's
+        # path checks (each file's path is checked several times).
+        return "\\" in text
+    return any(_bad_char(ch) for ch in text)
+
+
 def check_relative(path: str, *, what: str = "path") -> PurePosixPath:
     """`path` as a relative POSIX path whose every component is an ordinary name."""
     if not path or path.startswith("/"):
@@ -41,7 +50,7 @@ def check_relative(path: str, *, what: str = "path") -> PurePosixPath:
     for part in parts:
         if part in ("", ".", ".."):
             raise UnsafePathError(f"{what} has an empty, '.' or '..' component: {path!r}")
-        if any(_bad_char(ch) for ch in part):
+        if _has_bad_char(part):
             raise UnsafePathError(f"{what} has a backslash or control character: {path!r}")
         if len(part.encode("utf-8", "surrogatepass")) > _MAX_COMPONENT_BYTES:
             raise UnsafePathError(f"{what} has a component longer than {_MAX_COMPONENT_BYTES} bytes")
@@ -89,7 +98,7 @@ def minutes_basename(meeting: Meeting, pattern: str = DEFAULT_PATTERN, tz: str =
     }
     for key, value in values.items():
         # Checked before strftime, which silently cuts a string at a NUL.
-        if "/" in value or any(_bad_char(ch) for ch in value):
+        if "/" in value or _has_bad_char(value):
             raise UnsafePathError(f"{{{key}}} has a separator or control character: {value!r}")
     substituted = pattern.format_map({key: _strftime_safe(value) for key, value in values.items()})
     started = meeting.started_at.astimezone(zone)
