@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -197,3 +198,32 @@ async def test_atomic_work_on_the_writer_is_all_or_nothing(store: MeetingStore) 
     with pytest.raises(RuntimeError):
         await store.writer.run(half_done, atomic=True)
     assert [stored.seq for stored in await store.lines(header.id)] == [1]
+
+
+async def test_sessions_on_an_in_memory_database_take_its_one_connection_in_turn() -> None:
+    """`meetbot replay` runs on SQLite in memory: one connection, which two sessions must never
+    use at once (their statements interleaved: a commit while another's rows were being read)."""
+    from sqlalchemy import text
+
+    from meetbot.replay import IN_MEMORY
+    from meetbot.storage.database import create_engine
+
+    engine = create_engine(IN_MEMORY)
+    events: list[str] = []
+
+    async def session(name: str) -> None:
+        async with engine.connect() as connection:
+            events.append(f"{name} in")
+            await connection.execute(text("SELECT 1"))
+            await asyncio.sleep(0.05)
+            events.append(f"{name} out")
+
+    try:
+        await asyncio.gather(session("a"), session("b"))
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE kept (x INTEGER)"))
+        async with engine.connect() as connection:  # still the same database
+            await connection.execute(text("SELECT x FROM kept"))
+    finally:
+        await engine.dispose()
+    assert events == ["a in", "a out", "b in", "b out"]

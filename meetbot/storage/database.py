@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from meetbot.storage import migrate
 from meetbot.storage.admin import AdminStore
@@ -34,8 +34,12 @@ def create_engine(url: str) -> AsyncEngine:
         return create_async_engine(url, pool_pre_ping=True)
     kwargs: dict[str, Any] = {"connect_args": {"timeout": 30}}
     if is_memory_sqlite(url):
-        # One connection, or every session would see its own empty in-memory database.
-        kwargs["poolclass"] = StaticPool
+        # One connection, or every session would see its own empty in-memory database; and
+        # one session at a time on it. A static pool handed the one connection to concurrent
+        # sessions, whose statements then interleaved on it (a commit while another session's
+        # INSERT ... RETURNING was still being read: "cannot commit transaction - SQL statements
+        # in progress", and a replayed meeting was lost).
+        kwargs.update(poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0, pool_timeout=60)
     engine = create_async_engine(url, **kwargs)
     memory = is_memory_sqlite(url)
 
