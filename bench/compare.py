@@ -54,6 +54,7 @@ MAIN = "#bench"
 MULTI = [f"#c{i:03d}" for i in range(100)]
 MANY = [f"#m{i:04d}" for i in range(1000)]
 LAG_LIMIT = 1.0  # seconds: a bot "keeps up" while every probe is answered within this
+VERBOSE = bool(os.environ.get("BENCH_VERBOSE"))  # a line per logging step: which lag decided it
 DRIVER_BATCH = 2000  # lines the logging step writes before it looks at its clock and probes again
 WORDS = [
     *("the", "release", "branch", "needs", "tests", "and", "docs", "before", "friday"),
@@ -307,16 +308,24 @@ async def offered_step(run: BotRun, channels: list[str], rate: float, seconds: f
     probes.append(run.probe(channels[len(probes) % len(channels)]))
     # Lines the driver still owed at the end count as lag too (seconds of the offered rate):
     # a rate the harness cannot offer must not pass as one the bot sustains.
-    worst = max(0.0, int(rate * seconds) - sent) / rate
-    for sent_at, future in probes:
-        # Wait however long it takes: the next step must start on a drained bot.
-        worst = max(worst, await asyncio.wait_for(future, 900) - sent_at)
+    owed = max(0.0, int(rate * seconds) - sent) / rate
+    lags = [await asyncio.wait_for(future, 900) - sent_at for sent_at, future in probes]
+    # (Waiting however long it takes: the next step must start on a drained bot.)
+    stored = 0.0
     if stored_before is not None:
         # meetbot answers the probe (a usage line: it changes nothing) without waiting for the
         # lines before it to be stored; keeping up means storing them too. Every line offered,
         # every probe and every answer to one is a line of the log.
-        worst = max(worst, await stored_lag(run, stored_before + sent + 2 * len(probes), probes[-1][0]))
-    return worst
+        stored = await stored_lag(run, stored_before + sent + 2 * len(probes), probes[-1][0])
+    if VERBOSE:
+        slowest = sorted(range(len(lags)), key=lags.__getitem__)[-3:]
+        print(
+            f"    {run.bot.key} {len(channels)} ch, {rate:,.0f} lines/s: probes worst "
+            + ", ".join(f"{lags[i]:.3f} s (#{i})" for i in reversed(slowest))
+            + f" of {len(lags)}; stored {stored:.3f} s; driver owed {owed:.3f} s",
+            flush=True,
+        )
+    return max(owed, stored, *lags)
 
 
 async def stored_settled(run: BotRun) -> int | None:
