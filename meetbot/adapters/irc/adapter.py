@@ -660,15 +660,18 @@ class IrcAdapter:
         return irc_fold(nick) == irc_fold(self.bot_nick)
 
     def _identity(self, nick: str, tags: dict[str, str]) -> Identity:
-        if self._me(nick):
-            return self._person(nick, self.account)
+        return self._person(nick, self._account(nick, tags, from_self=self._me(nick)))
+
+    def _account(self, nick: str, tags: dict[str, str], *, from_self: bool) -> str | None:
+        """The services account `nick` speaks for on a live line (keeps the tracker current)."""
+        if from_self:
+            return self.account
         if "account-tag" in self._caps:
             # With account-tag, no tag means not logged in: a nick alone proves nothing.
             account = tags.get("account") or None
             self._tracker.set_account(nick, account)
-        else:
-            account = self._tracker.account(nick)
-        return self._person(nick, account)
+            return account
+        return self._tracker.account(nick)
 
     def _person(self, nick: str, account: str | None) -> Identity:
         # Identities are immutable and a network's speakers few: building one per line cost
@@ -691,11 +694,14 @@ class IrcAdapter:
         *,
         backfilled: bool = False,
         said_at: datetime | None = None,
+        standing: Standing | None = None,
     ) -> None:
-        """`said_at`: the line's server time when the caller has read it already."""
+        """`said_at`, `standing`: the line's server time and the sender's status, when the
+        caller has them already."""
         folded, nick = irc_fold(channel), irc_fold(sender.nick)
-        # A member's status now says nothing about when a replayed line was said.
-        standing = Standing.NONE if backfilled else self._standing(folded, nick)
+        if standing is None:
+            # A member's status now says nothing about when a replayed line was said.
+            standing = Standing.NONE if backfilled else self._standing(folded, nick)
         self._submit(
             MessageIn(
                 room=self._room(channel, folded),
@@ -755,58 +761,30 @@ class IrcAdapter:
 
     def _chat_line(self, channel: str, nick: str, text: str, kind: LineKind, tags: dict[str, str]) -> None:
         """A PRIVMSG, NOTICE or ACTION to a channel: from jaraco's events through `_chat`, or
-        parsed by FastConnection (wire.py), which calls this directly for most lines.
-
-        What `_identity` and `_emit` do, written out once more: this runs for nearly every line
-        the bot receives, where their calls and repeated case folding showed in the profile
-        (bench/irc_receive.py)."""
+        parsed by FastConnection (wire.py), which calls this directly for most lines."""
         folded = irc_fold(channel)
         if folded not in self._joined:
             return
         said_at = server_time(tags)
-        nick_key = irc_fold(nick)
-        from_self = nick_key == irc_fold(self.bot_nick)
         if self._is_history(folded, tags, said_at):
-            backfilled = True
             # Replays often lack the account tag (InspIRCd's +H does not keep it): only a tag
             # proves an account, and a missing one must not log the person out in the tracker.
             sender = self._person(nick, tags.get("account") or None)
-            # A member's status now says nothing about when a replayed line was said.
-            standing = Standing.NONE
+            backfilled, standing = True, Standing.NONE
         else:
-            backfilled = False
-            if from_self:
-                account = self.account
-            elif "account-tag" in self._caps:
-                # With account-tag, no tag means not logged in: a nick alone proves nothing.
-                account = tags.get("account") or None
-                self._tracker.set_account(nick, account)
-            else:
-                account = self._tracker.account(nick)
-            sender = self._people.get((nick, account)) or self._person(nick, account)
+            nick_key = irc_fold(nick)
+            from_self = nick_key == irc_fold(self.bot_nick)
+            sender = self._person(nick, self._account(nick, tags, from_self=from_self))
             # Most people have no channel status: then no need to ask _standing.
             modes = self._tracker.modes_of(folded, nick_key)
-            standing = self._standing(folded, nick_key) if modes else Standing.NONE
-        if said_at is None:
-            said_at = self._clock.now()
-        else:
+            backfilled, standing = False, self._standing(folded, nick_key) if modes else Standing.NONE
+        if said_at is not None:
             heard = self._heard_until.get(folded)
             if heard is None or said_at > heard:
                 self._heard_until[folded] = said_at
-        self._submit(
-            MessageIn(
-                room=self._rooms.get(channel) or self._room(channel, folded),
-                sender=sender,
-                text=text if text.isprintable() else strip_formatting(text),
-                at=said_at,
-                kind=kind,
-                native_id=tags.get("msgid") or None,
-                from_self=from_self,
-                privileged=standing is Standing.OPERATOR and self.config.ops_are_chairs,
-                backfilled=backfilled,
-                standing=standing,
-                start_rule=self._start_rules.get(folded),
-            )
+        text = text if text.isprintable() else strip_formatting(text)
+        self._emit(
+            channel, sender, text, kind, tags, backfilled=backfilled, said_at=said_at, standing=standing
         )
 
     def _on_ctcp(self, conn: Any, event: Any) -> None:
