@@ -8,14 +8,16 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from meetbot.domain.model import Line
 from meetbot.engine import Engine
+from meetbot.events import RoomRef
 from meetbot.storage import migrate
 from meetbot.storage.database import Database, create_engine
 from meetbot_plugins.meeting.plugin import MeetingPlugin
@@ -25,6 +27,22 @@ T0 = datetime(2026, 11, 21, 16, 0, 0, tzinfo=UTC)
 PG_URL = os.environ.get("MEETBOT_TEST_PG_URL")
 # The test script sets this so that a missing PostgreSQL fails the run instead of skipping.
 PG_REQUIRED = os.environ.get("MEETBOT_REQUIRE_PG") == "1"
+
+
+MATRIX_ROOM = RoomRef("matrix", "!room:example.org")
+
+
+async def finished_meeting(
+    database: Database, engine: Engine, lines: list[Line], room: RoomRef = MATRIX_ROOM
+) -> int:
+    """A meeting of `lines` (the first starts it) stored and ended an hour after T0; its id."""
+    header = await database.meetings.start_meeting(room, lines[0])
+    for one in lines[1:]:
+        assert await database.meetings.append_line(header.id, one)
+    meeting = engine.rebuild(header, await database.meetings.lines(header.id))
+    meeting.ended_at = T0 + timedelta(hours=1)
+    await database.meetings.save_state(meeting, items=True)
+    return header.id
 
 
 @pytest.fixture

@@ -22,9 +22,9 @@ from meetbot.events import Identity, LineKind, MessageIn, Outbound, RoomRef
 from meetbot.storage.database import Database, create_engine
 from meetbot.storage.search_index import SearchIndexer
 from meetbot.storage.tables import MeetingRow
-from tests.conftest import T0
+from tests.conftest import MATRIX_ROOM, T0, finished_meeting
 
-ROOM = RoomRef("matrix", "!room:example.org")
+ROOM = MATRIX_ROOM
 ALICE = Identity("matrix", "@alice:example.org", "alice")
 
 
@@ -38,16 +38,6 @@ async def sqlite_database(tmp_path: Path) -> AsyncIterator[Database]:
     database = await Database.open(f"sqlite+aiosqlite:///{tmp_path / 'meetbot.db'}")
     yield database
     await database.close()
-
-
-async def finished_meeting(database: Database, engine: Engine, lines: list[Line]) -> int:
-    header = await database.meetings.start_meeting(ROOM, lines[0])
-    for one in lines[1:]:
-        assert await database.meetings.append_line(header.id, one)
-    meeting = engine.rebuild(header, await database.meetings.lines(header.id))
-    meeting.ended_at = T0 + timedelta(hours=1)
-    await database.meetings.save_state(meeting, items=True)
-    return header.id
 
 
 async def texts(database: Database, query: str) -> list[str]:

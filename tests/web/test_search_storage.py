@@ -10,13 +10,13 @@ from sqlalchemy import delete
 
 from meetbot.domain.model import Line
 from meetbot.engine import Engine
-from meetbot.events import LineKind, RoomRef
+from meetbot.events import LineKind
 from meetbot.storage.database import Database
 from meetbot.storage.search import fts5_query, highlight, query_words
 from meetbot.storage.tables import MeetingRow
-from tests.conftest import T0
+from tests.conftest import MATRIX_ROOM, T0, finished_meeting
 
-ROOM = RoomRef("matrix", "!room:example.org")
+ROOM = MATRIX_ROOM
 
 
 def line(seq: int, text: str, kind: LineKind = LineKind.SAY, **extra: object) -> Line:
@@ -26,16 +26,6 @@ def line(seq: int, text: str, kind: LineKind = LineKind.SAY, **extra: object) ->
 @pytest.fixture
 def database(opened_database: Database) -> Database:
     return opened_database
-
-
-async def finished_meeting(database: Database, engine: Engine, lines: list[Line]) -> int:
-    header = await database.meetings.start_meeting(ROOM, lines[0])
-    for one in lines[1:]:
-        assert await database.meetings.append_line(header.id, one)
-    meeting = engine.rebuild(header, await database.meetings.lines(header.id))
-    meeting.ended_at = T0 + timedelta(hours=1)
-    await database.meetings.save_state(meeting, items=True)
-    return header.id
 
 
 async def texts(database: Database, query: str) -> list[tuple[int, str]]:
