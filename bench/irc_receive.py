@@ -14,17 +14,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
-
-import irc.client_aio  # type: ignore[import-untyped]
 
 from meetbot.adapters.irc import IrcAdapter
 from meetbot.adapters.irc.protocol import format_server_time
 from meetbot.clock import SystemClock
 from meetbot.config.schema import IrcNetwork
 from meetbot.events import MessageIn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests/: the offline connection
+from tests.irc.offline import offline_connection
 
 SETUP = [
     ":irc.test CAP meetbot ACK :account-notify account-tag batch echo-message extended-join "
@@ -36,17 +39,6 @@ SETUP = [
     ":irc.test 353 meetbot = #chan :@meetbot alice!alice@host bob!bob@host",
     ":irc.test 366 meetbot #chan :End of /NAMES list.",
 ]
-
-
-class FakeTransport:
-    def write(self, data: bytes) -> None:
-        pass
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return default
-
-    def close(self) -> None:
-        pass
 
 
 class Collector:
@@ -70,16 +62,7 @@ def connect(loop: asyncio.AbstractEventLoop, *, fast: bool = True) -> tuple[IrcA
     adapter = IrcAdapter(network, SystemClock(), version="bench")
     collected = Collector()
     adapter._submit = collected
-    conn = adapter._connection(irc.client_aio.AioReactor(loop=loop))
-    conn.fast_path = fast
-    conn.buffer = conn.buffer_class()
-    conn.handlers = {}
-    conn.real_server_name = ""
-    conn.real_nickname = conn.nickname = "meetbot"
-    conn.server = "127.0.0.1"
-    conn.transport = FakeTransport()
-    conn.connected = True
-    adapter._conn = conn
+    conn, _transport = offline_connection(adapter, loop, fast=fast)
     protocol = conn.protocol_class(conn, loop)
     protocol.data_received("".join(line + "\r\n" for line in SETUP).encode())
     return adapter, protocol, collected

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import irc.client_aio  # type: ignore[import-untyped]
 import pytest
 
 from meetbot.adapters.irc import IrcAdapter
@@ -18,6 +17,7 @@ from meetbot.adapters.irc.wire import FastConnection, parse_tags
 from meetbot.clock import FakeClock
 from meetbot.config.schema import IrcNetwork
 from meetbot.events import LineKind, MessageIn
+from tests.irc.offline import RecordingTransport, offline_connection
 
 ALL_CAPS = (
     "account-notify account-tag batch echo-message extended-join message-tags multi-prefix server-time "
@@ -115,20 +115,6 @@ LINES: list[tuple[bytes, bool]] = [
 ]
 
 
-class _FakeTransport:
-    def __init__(self) -> None:
-        self.written: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.written.append(data)
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return default
-
-    def close(self) -> None:
-        pass
-
-
 @dataclass
 class _Bot:
     adapter: IrcAdapter
@@ -136,7 +122,7 @@ class _Bot:
     protocol: Any
     seen: list[MessageIn]
     events: list[str]  # jaraco events that reached the adapter
-    transport: _FakeTransport
+    transport: RecordingTransport
 
     def feed(self, data: bytes) -> None:
         self.protocol.data_received(data)
@@ -191,18 +177,7 @@ def _bot(loop: asyncio.AbstractEventLoop, *, fast: bool, caps: str = ALL_CAPS, r
         handle(conn, event)
 
     adapter._on_event = spy  # type: ignore[method-assign]
-    conn = adapter._connection(irc.client_aio.AioReactor(loop=loop))
-    conn.fast_path = fast
-    # What AioConnection.connect() sets up, without a socket.
-    conn.buffer = conn.buffer_class()
-    conn.handlers = {}
-    conn.real_server_name = ""
-    conn.real_nickname = conn.nickname = "meetbot"
-    conn.server = "127.0.0.1"
-    transport = _FakeTransport()
-    conn.transport = transport
-    conn.connected = True
-    adapter._conn = conn
+    conn, transport = offline_connection(adapter, loop, fast=fast)
     bot = _Bot(adapter, conn, conn.protocol_class(conn, loop), seen, events, transport)
     if register:
         bot.feed("".join(line + "\r\n" for line in _registration(caps)).encode())
