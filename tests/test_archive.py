@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import Path, PurePosixPath
@@ -16,7 +16,8 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 import meetbot.publish.archive as archive_module
-from meetbot.app import build_app
+from meetbot.app import App, build_app
+from meetbot.config import Settings
 from meetbot.domain.model import Line, Meeting
 from meetbot.domain.team import Owner
 from meetbot.engine import Engine
@@ -234,14 +235,27 @@ def _count_loads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return loads
 
 
+@contextlib.asynccontextmanager
+async def _archive_of(
+    seeded: Seeded, settings: Settings | None = None
+) -> AsyncIterator[tuple[App, StaticArchive]]:
+    """The app on the seeded archive (its own settings, or `settings`), and its archive."""
+    app = await build_app(
+        settings or seeded.settings, [], database_url=seeded.url, publish_dir=seeded.publish
+    )
+    try:
+        archive = app.writer.archive
+        assert archive is not None
+        yield app, archive
+    finally:
+        await app.close()
+
+
 async def test_a_neighbours_pages_from_the_cache_are_what_rendering_writes(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seeded = await seed(database_url, tmp_path)
-    app = await build_app(seeded.settings, [], database_url=seeded.url, publish_dir=seeded.publish)
-    try:
-        archive = app.writer.archive
-        assert archive is not None
+    async with _archive_of(seeded) as (_app, archive):
         summary = await _infra_meeting(archive, "2026-11-09")
         await archive.write_meeting_pages(summary)  # rendered, and kept
         loads = _count_loads(monkeypatch)
@@ -255,18 +269,13 @@ async def test_a_neighbours_pages_from_the_cache_are_what_rendering_writes(
         await archive.write_meeting_pages(summary, listed=other)
         assert loads == [summary.id]
         assert _meeting_pages(seeded.publish, summary, archive) == cached
-    finally:
-        await app.close()
 
 
 async def test_a_neighbours_pages_are_rendered_again_when_what_they_show_changed(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seeded = await seed(database_url, tmp_path)
-    app = await build_app(seeded.settings, [], database_url=seeded.url, publish_dir=seeded.publish)
-    try:
-        archive = app.writer.archive
-        assert archive is not None
+    async with _archive_of(seeded) as (_app, archive):
         database = archive.database
         summary = await _infra_meeting(archive, "2026-11-09")
         await archive.write_meeting_pages(summary)
@@ -289,8 +298,6 @@ async def test_a_neighbours_pages_are_rendered_again_when_what_they_show_changed
         assert "zed" in _meeting_pages(seeded.publish, summary, archive)[".html"]
         await archive.write_meeting_pages(summary)  # nothing changed since: from the cache
         assert loads == [summary.id, summary.id]
-    finally:
-        await app.close()
 
 
 async def test_pages_from_an_admins_templates_are_not_kept(database_url: str, tmp_path: Path) -> None:
@@ -298,15 +305,10 @@ async def test_pages_from_an_admins_templates_are_not_kept(database_url: str, tm
     templates = tmp_path / "templates"
     templates.mkdir()
     settings = seeded.settings.model_copy(update={"templates_dir": templates})
-    app = await build_app(settings, [], database_url=seeded.url, publish_dir=seeded.publish)
-    try:
-        archive = app.writer.archive
-        assert archive is not None
+    async with _archive_of(seeded, settings) as (_app, archive):
         summary = await _infra_meeting(archive, "2026-11-09")
         await archive.write_meeting_pages(summary)
         assert summary.id not in archive.pages
-    finally:
-        await app.close()
 
 
 async def test_the_lists_in_one_session_are_what_the_single_listings_give(
@@ -353,10 +355,7 @@ async def test_two_meetings_of_a_team_ending_at_once_both_end_up_in_its_indexes(
 ) -> None:
     seeded = await seed(database_url, tmp_path)
     await _published_2027(seeded, tmp_path)
-    app = await build_app(seeded.settings, [], database_url=seeded.url, publish_dir=seeded.publish)
-    try:
-        archive = app.writer.archive
-        assert archive is not None
+    async with _archive_of(seeded) as (app, archive):
         rows = (await archive.database.listing.meetings(team="infra")).rows
         first, second = sorted((row for row in rows if row.started_at.year == 2027), key=lambda row: row.room)
         assert (first.room, second.room) == ("#infra", "#ops")
@@ -398,8 +397,6 @@ async def test_two_meetings_of_a_team_ending_at_once_both_end_up_in_its_indexes(
             root / "infra/2027/infra.2027-01-04-17.00.html"
         ).read_text(encoding="utf-8")
         assert not archive._updating.locked()
-    finally:
-        await app.close()
 
 
 async def test_if_the_archive_fails_while_the_files_are_written_the_minutes_are_still_published(
@@ -435,10 +432,7 @@ async def test_if_the_minutes_fail_to_be_written_nothing_of_the_archive_is(
 ) -> None:
     seeded = await seed(database_url, tmp_path)
     await _published_2027(seeded, tmp_path)
-    app = await build_app(seeded.settings, [], database_url=seeded.url, publish_dir=seeded.publish)
-    try:
-        archive = app.writer.archive
-        assert archive is not None
+    async with _archive_of(seeded) as (app, archive):
         rows = (await archive.database.listing.meetings(team="infra")).rows
         (ops,) = [row for row in rows if row.room == "#ops"]
         meeting = await _meeting(archive, ops)
@@ -485,8 +479,6 @@ async def test_if_the_minutes_fail_to_be_written_nothing_of_the_archive_is(
         assert batches == []
         assert not archive._updating.locked()
         assert not (seeded.publish / "infra" / "index.html").exists()
-    finally:
-        await app.close()
 
 
 async def test_a_neighbours_place_in_the_teams_list_is_what_the_look_up_gives(
@@ -494,10 +486,7 @@ async def test_a_neighbours_place_in_the_teams_list_is_what_the_look_up_gives(
 ) -> None:
     seeded = await seed(database_url, tmp_path)
     await _published_2027(seeded, tmp_path)
-    app = await build_app(seeded.settings, [], database_url=seeded.url, publish_dir=seeded.publish)
-    try:
-        archive = app.writer.archive
-        assert archive is not None
+    async with _archive_of(seeded) as (_app, archive):
         listing = archive.database.listing
         lists = await listing.archive_lists("infra", "libera", "#infra")
         assert len(lists.team) >= 4
@@ -511,5 +500,3 @@ async def test_a_neighbours_place_in_the_teams_list_is_what_the_look_up_gives(
             assert (place.following and place.following.id) == (following and following.id)
             assert place.nav == archive._nav(summary, previous, following)
         assert archive._place_in(replace(lists.team[0], id=-1), lists.team) is None
-    finally:
-        await app.close()
