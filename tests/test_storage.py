@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,7 +26,7 @@ from meetbot.storage.meetings import (
     _line_values,
     translate_outages,
 )
-from meetbot.storage.tables import Base
+from meetbot.storage.tables import Base, LineRow
 from tests.conftest import T0
 
 ROOM = RoomRef("libera", "#centos-meeting")
@@ -192,12 +193,44 @@ async def test_atomic_work_on_the_writer_is_all_or_nothing(store: MeetingStore) 
     header = await store.start_meeting(ROOM, line(1, "#startmeeting"))
 
     def half_done(connection: Connection) -> None:
-        _insert_lines([_line_values(header.id, line(2, "kept only with the rest"))])(connection)
+        _insert_lines([(header.id, line(2, "kept only with the rest"))])(connection)
         raise RuntimeError("failed after the first statement")
 
     with pytest.raises(RuntimeError):
         await store.writer.run(half_done, atomic=True)
     assert [stored.seq for stored in await store.lines(header.id)] == [1]
+
+
+async def test_a_group_commit_stores_exactly_what_the_compiled_insert_stores(
+    store: MeetingStore, database: AsyncEngine
+) -> None:
+    """On SQLite the group commit binds its rows itself, not through SQLAlchemy's types: the
+    raw rows (time text, booleans, NULLs) must be the same as the compiled insert's, or reads
+    and comparisons of times as text would see two formats."""
+    header = await store.start_meeting(ROOM, line(1, "#startmeeting"))
+    at = datetime(2026, 3, 29, 1, 30, tzinfo=timezone(timedelta(hours=2)))  # not UTC, no microseconds
+    variants = [
+        Line(2, at, LineKind.SAY, "ken[", "libera:ken[", "Ünïcödé <b>", native_id="m2"),
+        Line(3, at + timedelta(microseconds=7), LineKind.ACTION, "bob", "libera:bob", "", is_bot=True),
+        Line(4, T0, LineKind.EDIT, "bob", "libera:bob", "fixed", privileged=True, edit_of="m2", thread="t1"),
+        Line(5, T0, LineKind.SAY, "carol", "libera:carol", "late", backfilled=True),
+    ]
+    other = await store.start_meeting(RoomRef("libera", "#other"), line(1, "#startmeeting"))
+    ours = [(header.id, variant) for variant in variants]
+    theirs = [(other.id, variant) for variant in variants]
+
+    def compiled_insert(connection: Connection) -> None:
+        connection.execute(insert(LineRow), [_line_values(mid, variant) for mid, variant in theirs])
+
+    await store.write(ours)
+    await store.writer.run(compiled_insert)
+    async with database.connect() as connection:
+        rows = (await connection.exec_driver_sql("SELECT * FROM meeting_lines")).mappings().all()
+    stored = {(row["meeting_id"], row["seq"]): dict(row) for row in rows}
+    for variant in variants:
+        mine, compiled = stored[header.id, variant.seq], stored[other.id, variant.seq]
+        assert {**mine, "id": 0, "meeting_id": 0} == {**compiled, "id": 0, "meeting_id": 0}
+    assert [stored.at for stored in await store.lines(header.id)][1:5] == [v.at for v in variants]
 
 
 async def test_sessions_on_an_in_memory_database_take_its_one_connection_in_turn() -> None:
