@@ -398,7 +398,7 @@ async def build_app(
         settings,
         database,
         service,
-        Dispatcher(service.handle),
+        Dispatcher(service.handle, service.written),
         outbox,
         writer,
         reminders,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 from meetbot.events import MessageIn, RoomRef
@@ -15,15 +16,43 @@ log = logging.getLogger(__name__)
 # What handling a line gives back: None once the line is in the database, or (while the database
 # is away and the line only buffered) a future that completes when it is.
 Durable = asyncio.Future[None] | None
-Handler = Callable[[MessageIn], Awaitable[Durable]]
-Entry = tuple[MessageIn, "asyncio.Future[Durable]"]
+Handler = Callable[[MessageIn], Awaitable[object]]
+
+
+# How many lines one future may be carried across (see submit): it completes at most this
+# many lines after the line it was made for, however long a backlog lasts.
+SHARED_LINES = 100
+
+
+class _Entry:
+    __slots__ = ("handled", "message", "sharing")
+
+    def __init__(self, message: MessageIn, handled: asyncio.Future[Durable] | None, sharing: int) -> None:
+        self.message = message
+        # None once a later line of the same burst carries the future on (see submit).
+        self.handled = handled
+        self.sharing = sharing  # lines this future stands for so far
+
+
+class _Room:
+    """A room's lines not yet taken by its worker, and the worker."""
+
+    __slots__ = ("current", "pending", "wake", "worker")
+
+    def __init__(self) -> None:
+        self.pending: deque[_Entry] = deque()
+        self.current: _Entry | None = None  # the line being handled now
+        self.wake: asyncio.Future[None] | None = None  # set while the worker waits for a line
+        self.worker: asyncio.Task[None] | None = None
 
 
 class Dispatcher:
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, durable: Callable[[], Durable] = lambda: None) -> None:
+        """`durable`: after a line is handled, None if everything handled so far is in the
+        database, else a future that completes once it is (see submit)."""
         self._handler = handler
-        self._queues: dict[RoomRef, asyncio.Queue[Entry]] = {}
-        self._workers: dict[RoomRef, asyncio.Task[None]] = {}
+        self._durable = durable
+        self._rooms: dict[RoomRef, _Room] = {}
 
     def submit(self, message: MessageIn) -> asyncio.Future[Durable]:
         """Enqueue without awaiting: safe from the synchronous callbacks of network libraries.
@@ -32,46 +61,69 @@ class Dispatcher:
         adapter that keeps a position in the network's history (Matrix's sync token) awaits it
         before moving that position on, so a crash in between can't skip a line. Its result is
         None, or during a database outage a second future: the line is durable when that one
-        completes."""
-        handled: asyncio.Future[Durable] = asyncio.get_running_loop().create_future()
-        queue = self._queues.get(message.room)
-        if queue is None:
-            queue = self._queues[message.room] = asyncio.Queue()
-            self._workers[message.room] = asyncio.create_task(
-                self._work(message.room, queue), name=f"room {message.room.network}/{message.room.room}"
-            )
-        queue.put_nowait((message, handled))
-        return handled
+        completes.
 
-    async def _work(self, room: RoomRef, queue: asyncio.Queue[Entry]) -> None:
-        set_room(room.network, room.room)  # this task's own context: every record names the room
+        Lines that queue up behind each other (a burst, a busy channel) share one future, up
+        to SHARED_LINES of them: it completes with the newest, which is after the older ones.
+        Most adapters ignore it, and a future for every line of a busy channel was a measurable
+        part of its cost."""
+        room = self._rooms.get(message.room)
+        if room is None:
+            room = self._rooms[message.room] = _Room()
+            room.worker = asyncio.create_task(
+                self._work(message.room, room), name=f"room {message.room.network}/{message.room.room}"
+            )
+        pending = room.pending
+        newest = pending[-1] if pending else None
+        if newest is not None and newest.handled is not None and newest.sharing < SHARED_LINES:
+            entry = _Entry(message, newest.handled, newest.sharing + 1)
+            newest.handled = None
+        else:
+            entry = _Entry(message, asyncio.get_running_loop().create_future(), 1)
+        pending.append(entry)
+        if room.wake is not None and not room.wake.done():
+            room.wake.set_result(None)
+        assert entry.handled is not None
+        return entry.handled
+
+    async def _work(self, key: RoomRef, room: _Room) -> None:
+        set_room(key.network, key.room)  # this task's own context: every record names the room
+        pending = room.pending
         while True:
-            message, handled = await queue.get()
-            durable: Durable = None
+            if not pending:
+                room.wake = asyncio.get_running_loop().create_future()
+                await room.wake
+                room.wake = None
+                continue
+            entry = room.current = pending.popleft()
             try:
-                durable = await self._handler(message)
+                await self._handler(entry.message)
             except Exception:
                 # One bad line must not stop the room: log it and go on with the next.
-                log.exception("handling a line in %s/%s failed", room.network, room.room)
+                log.exception("handling a line in %s/%s failed", key.network, key.room)
             finally:
                 set_meeting_id(None)  # a meeting id set while handling one line ends with it
-                if not handled.done():
-                    handled.set_result(durable)
-                queue.task_done()
+                room.current = None
+                handled = entry.handled
+                if handled is not None and not handled.done():
+                    handled.set_result(self._durable())
 
     @property
     def waiting(self) -> int:
         """Lines received and not yet handled, over all rooms."""
-        return sum(queue.qsize() for queue in self._queues.values())
+        return sum(len(room.pending) + (room.current is not None) for room in self._rooms.values())
 
     async def drain(self) -> None:
         """Wait until every line submitted so far has been handled."""
-        for queue in list(self._queues.values()):
-            await queue.join()
+        for room in list(self._rooms.values()):
+            # The newest line's future completes last (the older lines' went on to it).
+            last = room.pending[-1] if room.pending else room.current
+            if last is not None and last.handled is not None:
+                await asyncio.shield(last.handled)
 
     async def close(self) -> None:
-        for task in self._workers.values():
+        workers = [room.worker for room in self._rooms.values() if room.worker is not None]
+        for task in workers:
             task.cancel()
-        await asyncio.gather(*self._workers.values(), return_exceptions=True)
-        self._workers.clear()
-        self._queues.clear()
+        await asyncio.gather(*workers, return_exceptions=True)
+        self._rooms.clear()

@@ -36,23 +36,44 @@ BATCH_LINES = 500  # lines per transaction at most
 GATHER_SECONDS = 0.003
 
 
-@dataclass
+@dataclass(slots=True)
+class _Completion:
+    """Whether a write is in the database, and a future for it made only when someone waits:
+    most writes (every line of a busy channel) are never waited for one by one."""
+
+    written: bool = False
+    waiter: asyncio.Future[None] | None = None
+
+    def future(self) -> asyncio.Future[None]:
+        if self.waiter is None:
+            self.waiter = asyncio.get_running_loop().create_future()
+            if self.written:
+                self.waiter.set_result(None)
+        return self.waiter
+
+    def finish(self) -> None:
+        self.written = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+
+@dataclass(slots=True)
 class _AppendLine:
     line: Line
-    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    done: _Completion = field(default_factory=_Completion)
 
 
-@dataclass
+@dataclass(slots=True)
 class _SaveState:
     meeting: Meeting  # the live meeting: what is saved is its state when the write runs
     items: bool
-    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    done: _Completion = field(default_factory=_Completion)
 
 
-@dataclass
+@dataclass(slots=True)
 class _BlankLines:
     native_id: str
-    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    done: _Completion = field(default_factory=_Completion)
 
 
 _Write = _AppendLine | _SaveState | _BlankLines
@@ -98,7 +119,8 @@ class WriteBehind:
             else:
                 self.lines_logged += stored
                 return stored
-        await self._make_room()
+        if self.buffered_lines >= self.capacity:
+            await self._make_room()
         self.buffered_lines += 1
         write = _AppendLine(line)
         self._enqueue(meeting_id, write)
@@ -132,7 +154,7 @@ class WriteBehind:
         nothing is queued (all is written already)."""
         if not self._queue:
             return None
-        return self._queue[-1][1].done
+        return self._queue[-1][1].done.future()
 
     async def flushed(self) -> None:
         waiter = self.written()
@@ -167,7 +189,7 @@ class WriteBehind:
             return
         self._outage_started.clear()
         outage: asyncio.Future[bool] = asyncio.ensure_future(self._outage_started.wait())
-        written: asyncio.Future[None] = asyncio.shield(write.done)
+        written: asyncio.Future[None] = asyncio.shield(write.done.future())
         try:
             either: list[asyncio.Future[Any]] = [written, outage]
             await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
@@ -192,7 +214,7 @@ class WriteBehind:
 
     async def _gather(self) -> None:
         """Let more writes join the next batch, unless someone waits for a queued one."""
-        if self._outage or (self._awaited is not None and not self._awaited.done.done()):
+        if self._outage or (self._awaited is not None and not self._awaited.done.written):
             return
         self._hurry.clear()
         with contextlib.suppress(TimeoutError):
@@ -249,8 +271,7 @@ class WriteBehind:
                     self.buffered_lines -= 1
                     if self._outage:
                         recovered += 1
-                if not write.done.done():
-                    write.done.set_result(None)
+                write.done.finish()
             if self.buffered_lines < self.capacity:
                 self._has_room.set()
         if self._outage:

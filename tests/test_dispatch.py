@@ -1,0 +1,114 @@
+"""The dispatcher: a room's lines in order, and what submit's future promises."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from meetbot.dispatch import SHARED_LINES, Dispatcher
+from meetbot.events import Identity, MessageIn, RoomRef
+from tests.conftest import T0
+
+ROOM, OTHER = RoomRef("libera", "#meetbot"), RoomRef("libera", "#other")
+ALICE = Identity("libera", "alice", "alice")
+
+
+def said(room: RoomRef, n: int) -> MessageIn:
+    return MessageIn(room, ALICE, f"line {n}", T0 + timedelta(seconds=n))
+
+
+class Recorder:
+    """A handler that can be held at a gate, and remembers what it handled, in order."""
+
+    def __init__(self) -> None:
+        self.handled: list[MessageIn] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.durable: asyncio.Future[None] | None = None
+
+    async def __call__(self, message: MessageIn) -> None:
+        await self.gate.wait()
+        self.handled.append(message)
+
+
+async def test_every_future_completes_only_after_its_line_is_handled() -> None:
+    recorder = Recorder()
+    dispatcher = Dispatcher(recorder, lambda: recorder.durable)
+    recorder.gate.clear()
+    early: list[tuple[MessageIn, bool]] = []
+    futures = []
+    try:
+        for n in range(SHARED_LINES * 2 + 5):  # a backlog longer than one future may stand for
+            message = said(ROOM, n)
+            future = dispatcher.submit(message)
+            future.add_done_callback(lambda _f, m=message: early.append((m, m in recorder.handled)))
+            futures.append(future)
+        await asyncio.sleep(0.01)
+        assert not any(future.done() for future in futures)  # held at the gate: nothing handled
+        recorder.gate.set()
+        await asyncio.wait_for(asyncio.gather(*futures), 5)
+        assert recorder.handled == [said(ROOM, n) for n in range(len(futures))]
+        assert [handled for _m, handled in early] == [True] * len(futures)
+        # Shared along a burst, but never across more than SHARED_LINES lines.
+        assert 3 <= len({id(future) for future in futures}) <= 4
+    finally:
+        await dispatcher.close()
+
+
+async def test_the_future_carries_what_durable_says_after_the_line() -> None:
+    recorder = Recorder()
+    dispatcher = Dispatcher(recorder, lambda: recorder.durable)
+    try:
+        assert await dispatcher.submit(said(ROOM, 1)) is None
+        recorder.durable = asyncio.get_running_loop().create_future()  # an outage: only buffered
+        assert await dispatcher.submit(said(ROOM, 2)) is recorder.durable
+    finally:
+        await dispatcher.close()
+
+
+async def test_drain_waits_for_every_room_and_waiting_counts_what_is_left() -> None:
+    recorder = Recorder()
+    dispatcher = Dispatcher(recorder)
+    recorder.gate.clear()
+    try:
+        for n in range(5):
+            dispatcher.submit(said(ROOM, n))
+            dispatcher.submit(said(OTHER, n))
+        await asyncio.sleep(0)
+        assert dispatcher.waiting == 10
+        draining = asyncio.create_task(dispatcher.drain())
+        await asyncio.sleep(0.01)
+        assert not draining.done()
+        recorder.gate.set()
+        await asyncio.wait_for(draining, 5)
+        assert len(recorder.handled) == 10
+        assert dispatcher.waiting == 0
+        # A line submitted while its room's worker handles another gets a future of its own.
+        recorder.gate.clear()
+        first = dispatcher.submit(said(ROOM, 10))
+        await asyncio.sleep(0)  # the worker took it and waits at the gate
+        second = dispatcher.submit(said(ROOM, 11))
+        assert first is not second
+        recorder.gate.set()
+        await asyncio.wait_for(dispatcher.drain(), 5)
+        assert first.done()
+        assert second.done()
+    finally:
+        await dispatcher.close()
+
+
+async def test_a_failing_line_is_logged_and_the_room_goes_on() -> None:
+    handled: list[str] = []
+
+    async def handler(message: MessageIn) -> None:
+        if message.text == "line 1":
+            raise RuntimeError("a bug")
+        handled.append(message.text)
+
+    dispatcher = Dispatcher(handler)
+    try:
+        futures = [dispatcher.submit(said(ROOM, n)) for n in range(3)]
+        await asyncio.wait_for(asyncio.gather(*futures), 5)
+        assert handled == ["line 0", "line 2"]
+    finally:
+        await dispatcher.close()
