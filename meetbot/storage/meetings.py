@@ -12,7 +12,6 @@ from datetime import UTC
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Row, bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -194,36 +193,42 @@ def _write_states(connection: Connection, states: Sequence[_StateWrite]) -> None
 
 def _insert_lines(lines: Sequence[tuple[int, Line]]) -> Callable[[Connection], None]:
     def work(connection: Connection) -> None:
-        if connection.dialect.name == "sqlite":
-            # The driver's own parameters: a compiled insert spent ~6 us a line binding and
-            # converting values in Python (py-spy, bench/core_path.py); the same text reaches
-            # the table (tests/test_storage_fast_insert.py).
-            connection.exec_driver_sql(_INSERT_LINE_SQLITE, [_sqlite_row(mid, line) for mid, line in lines])
-            return
-        rows = [_line_values(meeting_id, line) for meeting_id, line in lines]
-        connection.execute(_INSERT_LINE, rows[0] if len(rows) == 1 else rows)
+        # The driver's own statement and parameters: a compiled insert spent ~6 us a line
+        # binding and converting values in Python (py-spy, bench/core_path.py). The rows are
+        # the same as the compiled insert's (tests/test_storage.py).
+        dialect = connection.dialect
+        statement = _DRIVER_INSERTS.get(dialect.name)
+        if statement is None:
+            compiled = dialect.statement_compiler(
+                dialect, _INSERT_LINE, column_keys=list(_LINE_COLUMNS), for_executemany=True
+            )
+            statement = _DRIVER_INSERTS[dialect.name] = str(compiled)
+        as_text = dialect.name == "sqlite"
+        rows = [_driver_row(meeting_id, line, as_text) for meeting_id, line in lines]
+        connection.exec_driver_sql(statement, rows[0] if len(rows) == 1 else rows)
 
     return work
 
 
-# The insert as SQLAlchemy writes it for SQLite, with positional parameters in _sqlite_row's order.
-_SQLITE_LINE_COLUMNS = [
+# In _driver_row's order.
+_LINE_COLUMNS = (
     "meeting_id", "seq", "at", "kind", "nick", "sender_key", "text",
     "is_bot", "native_id", "privileged", "edit_of", "thread", "backfilled",
-]  # fmt: skip
-_INSERT_LINE_SQLITE = str(_INSERT_LINE.compile(dialect=sqlite_dialect(), column_keys=_SQLITE_LINE_COLUMNS))
+)  # fmt: skip
+_DRIVER_INSERTS: dict[str, str] = {}  # dialect name -> the insert in its driver's paramstyle
 
 
-def _sqlite_row(meeting_id: int, line: Line) -> tuple[object, ...]:
-    """A line's row as SQLAlchemy stores it on SQLite: the time as naive UTC text with
-    microseconds (its DATETIME format), booleans as integers (sqlite3 binds bool as int)."""
+def _driver_row(meeting_id: int, line: Line, time_as_text: bool) -> tuple[object, ...]:
+    """A line's row as SQLAlchemy would bind it: the time in UTC, on SQLite as naive text with
+    microseconds (its DATETIME format); booleans as they are (sqlite3 binds them as 1 and 0)."""
     at = line.at
     if at.tzinfo is None:
         raise ValueError("naive datetime given to the database; times must be aware UTC")
+    at = at.astimezone(UTC)
     return (
         meeting_id,
         line.seq,
-        at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds"),
+        at.replace(tzinfo=None).isoformat(" ", "microseconds") if time_as_text else at,
         line.kind.value,
         line.nick,
         line.sender_key,
