@@ -1,6 +1,6 @@
 """Micro-benchmark of a logged line's whole path in the bot, in process: raw IRC bytes -> stored row.
 
-    .venv/bin/python bench/core_path.py [--lines 50000] [--runs 5] [--chunk 100] [--database URL]
+    .venv/bin/python bench/core_path.py [--lines 50000] [--runs 5] [--chunk 100] [--rate N] [--database URL]
 
 The real app (build_app: dispatcher, service, engine, group-committing storage) on a fresh
 SQLite file (or `--database`, e.g. a PostgreSQL URL for an empty database), and an IrcAdapter
@@ -8,8 +8,10 @@ registered on a connection with a fake transport (tests/irc/offline.py). A meeti
 then `--lines` channel PRIVMSGs (every 10th `#info`, every 50th `#action`, like bench/run's
 logging script) go through the protocol's data_received, `--chunk` lines per read, the event loop
 running between reads as it would between socket reads. Timed until every line is in the
-database. Prints wall and process CPU (loop and writer threads together) per line: the cost that
-bounds the sustained logging rate of `bench/run`, without the ircd and driver sharing the cores.
+database. `--rate` offers the lines at that pace instead (group commits then stay small, as in
+bench/run's logging steps). Prints wall and process CPU (loop and writer threads together) per
+line: the cost that bounds the sustained logging rate of `bench/run`, without the ircd and driver
+sharing the cores.
 """
 
 from __future__ import annotations
@@ -69,7 +71,9 @@ async def stored_lines(app: object) -> int:
         return int((await connection.exec_driver_sql("SELECT count(*) FROM meeting_lines")).scalar_one())
 
 
-async def run_once(data: list[bytes], lines: int, database: str | None) -> tuple[float, float]:
+async def run_once(
+    data: list[bytes], lines: int, database: str | None, rate: float, per_chunk: int
+) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         network = IrcNetwork.model_validate(
@@ -97,9 +101,11 @@ async def run_once(data: list[bytes], lines: int, database: str | None) -> tuple
             before = await stored_lines(app)
             settle_garbage_collector()
             wall, cpu = time.perf_counter(), time.process_time()
-            for chunk in data:
+            for n, chunk in enumerate(data):
                 protocol.data_received(chunk)
                 await asyncio.sleep(0)
+                if rate:  # paced like a busy channel: small group commits, as in bench/run
+                    await asyncio.sleep(max(0.0, wall + (n + 1) * per_chunk / rate - time.perf_counter()))
                 # Never so far ahead that the write buffer fills (it would make rooms wait).
                 while app.service.buffer.buffered_lines > BACKLOG:  # noqa: ASYNC110 (a poll: no event to wait on)
                     await asyncio.sleep(0.001)
@@ -118,10 +124,13 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--chunk", type=int, default=100, help="lines per data_received call")
+    parser.add_argument("--rate", type=float, default=0, help="lines/s to offer (default: at once)")
     parser.add_argument("--database", help="SQLAlchemy URL of an empty, migrated database (default: SQLite)")
     args = parser.parse_args()
     results = [
-        asyncio.run(run_once(chunks(args.lines, args.chunk, run), args.lines, args.database))
+        asyncio.run(
+            run_once(chunks(args.lines, args.chunk, run), args.lines, args.database, args.rate, args.chunk)
+        )
         for run in range(args.runs)
     ]
     walls, cpus = [r[0] for r in results], [r[1] for r in results]

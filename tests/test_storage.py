@@ -170,6 +170,57 @@ async def test_one_group_commit_saves_the_state_of_many_meetings(
         assert third_row.name == "renamed"
 
 
+async def _stored_item_texts(store: MeetingStore, meeting_id: int) -> list[str]:
+    from sqlalchemy import select
+
+    from meetbot.storage.tables import ItemRow
+
+    async with store._session() as session:
+        texts = await session.scalars(
+            select(ItemRow.text).where(ItemRow.meeting_id == meeting_id).order_by(ItemRow.position)
+        )
+        return list(texts.all())
+
+
+async def test_item_saves_follow_appends_undos_edits_and_redactions(
+    store: MeetingStore, engine: Engine
+) -> None:
+    """A save after items were only added writes just the new rows without looking at the old
+    ones (a long meeting's saves were quadratic); any other change (#undo, an edit or a
+    redaction of an item's line) is found and written."""
+    header = await store.start_meeting(ROOM, line(1, "#startmeeting"))
+    meeting = engine.rebuild(header, await store.lines(header.id))
+    seq = 1
+
+    async def say(
+        text: str, *, kind: LineKind = LineKind.SAY, edit_of: str | None = None, save: bool = True
+    ) -> None:
+        nonlocal seq
+        seq += 1
+        said = Line(seq, T0, kind, "alice", "libera:alice", text, native_id=f"m{seq}", edit_of=edit_of)
+        engine.apply(meeting, said)
+        assert await store.append_line(header.id, said)
+        if save:  # else the next save covers this change too
+            await store.save_state(meeting, items=True)
+            assert await _stored_item_texts(store, header.id) == [item.text for item in meeting.items]
+
+    for n in range(30):
+        await say(f"#info item {n}")
+    rows_before = store._saved_items[header.id].rows
+    await say("#info one more")
+    # Appended to the committed copy in place: nothing was rebuilt or compared.
+    assert store._saved_items[header.id].rows is rows_before
+    await say("#undo")
+    await say("#idea after the undo")
+    await say("#undo", save=False)
+    await say("#idea in place of the undone one")  # as many items as before, one revision more
+    await say("#info item 3, edited", kind=LineKind.EDIT, edit_of="m5", save=False)
+    await say("#info and another")  # one item more, two revisions: not only appended
+    await say("", kind=LineKind.REDACT, edit_of="m3")
+    await say("#info last")
+    assert [item.text for item in meeting.items][:3] == ["item 0", "item 2", "item 3, edited"]
+
+
 class _ServerSays(Exception):
     def __init__(self, sqlstate: str) -> None:
         super().__init__(f"SQLSTATE {sqlstate}")

@@ -137,11 +137,24 @@ _DELETE_ITEMS_FROM = delete(ItemRow).where(
 class _SavedItems:
     """The item rows last committed for a meeting, with the items and texts they were made
     from: an item is unchanged while it is the same object with the same text (the engine only
-    ever edits an item's text), which is cheap to check on every save."""
+    ever edits an item's text). `revision`: the meeting's items_revision they were made at."""
 
     rows: list[dict[str, object]]
     items: list[Item]
     texts: list[str]
+    revision: int
+
+    def only_appended(self, meeting: Meeting) -> bool:
+        """Whether the meeting's items changed since only by items added at the end. Every
+        change counts one revision (an append, an #undo's removal, an edit), so as many new
+        revisions as new items means appends alone; checking that, unlike comparing every
+        item, costs nothing in a meeting of thousands of items (it was quadratic over one)."""
+        count = len(self.items)
+        return (
+            meeting.items_revision - self.revision == len(meeting.items) - count
+            and len(meeting.items) >= count
+            and (count == 0 or meeting.items[count - 1] is self.items[-1])
+        )
 
 
 @dataclass(slots=True)
@@ -151,8 +164,9 @@ class _StateWrite:
     meeting_id: int
     values: dict[str, object]  # the meeting row's projected columns
     items: list[dict[str, object]] | None  # every item row, when the items changed
-    saved: list[dict[str, object]] | None  # the item rows last committed, if trusted
-    same: int  # how many leading items of `saved` are unchanged
+    # How many item rows were last committed, and the last one's line, if trusted.
+    saved: tuple[int, object] | None
+    same: int  # how many leading rows of those are unchanged
     made_from: _SavedItems | None = None  # what to remember once committed
 
 
@@ -178,11 +192,9 @@ def _write_states(connection: Connection, states: Sequence[_StateWrite]) -> None
     for state in with_items:
         assert state.items is not None
         saved, same = state.saved, state.same
-        if saved is not None:
-            count, last_seq = stored.get(state.meeting_id, (0, None))
-            if count != len(saved) or (saved and last_seq != saved[-1]["line_seq"]):
-                saved, same = None, 0
-        if saved is None or len(saved) > same:
+        if saved is not None and stored.get(state.meeting_id, (0, None)) != saved:
+            saved, same = None, 0
+        if saved is None or saved[0] > same:
             deletes.append({"meeting_id": state.meeting_id, "position": same})
         inserts += state.items[same:]
     if deletes:
@@ -420,22 +432,47 @@ class MeetingStore:
         }
         if not items:
             return _StateWrite(meeting_id, values, None, None, 0)
-        items_now = list(meeting.items)
         # Taken out until the write succeeds: a failure leaves no copy, so the next save
         # rewrites all.
         saved = self._saved_items.pop(meeting_id, None)
-        same = 0
-        if saved is not None:
-            for old, text, item in zip(saved.items, saved.texts, items_now, strict=False):
+        if saved is None:
+            return self._plan_all_items(meeting, values, None, 0)
+        committed = (len(saved.rows), saved.rows[-1]["line_seq"] if saved.rows else None)
+        if not saved.only_appended(meeting):
+            same = 0
+            for old, text, item in zip(saved.items, saved.texts, meeting.items, strict=False):
                 if old is not item or text != item.text:
                     break
                 same += 1
+            return self._plan_all_items(meeting, values, saved, same, committed)
+        # Extended in place: the copy is this write's alone until it is committed.
+        same = len(saved.rows)
+        added = meeting.items[same:]
+        saved.rows.extend(
+            _item_values(meeting_id, position, item) for position, item in enumerate(added, start=same)
+        )
+        saved.items.extend(added)
+        saved.texts.extend(item.text for item in added)
+        saved.revision = meeting.items_revision
+        return _StateWrite(meeting_id, values, saved.rows, committed, same, saved)
+
+    @staticmethod
+    def _plan_all_items(
+        meeting: Meeting,
+        values: dict[str, object],
+        saved: _SavedItems | None,
+        same: int,
+        committed: tuple[int, object] | None = None,
+    ) -> _StateWrite:
+        """Every item row, the first `same` of them kept from `saved`."""
+        assert meeting.id is not None
+        items_now = list(meeting.items)
         rows = (saved.rows[:same] if saved is not None else []) + [
-            _item_values(meeting_id, position, item)
+            _item_values(meeting.id, position, item)
             for position, item in enumerate(items_now[same:], start=same)
         ]
-        made_from = _SavedItems(rows, items_now, [item.text for item in items_now])
-        return _StateWrite(meeting_id, values, rows, saved.rows if saved else None, same, made_from)
+        made_from = _SavedItems(rows, items_now, [item.text for item in items_now], meeting.items_revision)
+        return _StateWrite(meeting.id, values, rows, committed, same, made_from)
 
     def _committed(self, plan: _StateWrite) -> None:
         if plan.made_from is None:
