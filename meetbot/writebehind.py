@@ -17,7 +17,6 @@ durable to put them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from collections import deque
@@ -101,7 +100,8 @@ class WriteBehind:
         self._said_full = False
         # The newest write someone waits for: the flusher does not gather while it is queued.
         self._awaited: _Write | None = None
-        self._hurry = asyncio.Event()
+        # Set while the flusher gathers: someone waiting for a write ends the gathering.
+        self._hurry: asyncio.Future[None] | None = None
 
     @property
     def outage(self) -> bool:
@@ -210,15 +210,23 @@ class WriteBehind:
 
     def _await(self, write: _Write) -> None:
         self._awaited = write
-        self._hurry.set()
+        if self._hurry is not None and not self._hurry.done():
+            self._hurry.set_result(None)
 
     async def _gather(self) -> None:
         """Let more writes join the next batch, unless someone waits for a queued one."""
         if self._outage or (self._awaited is not None and not self._awaited.done.written):
             return
-        self._hurry.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._hurry.wait(), GATHER_SECONDS)
+        # A future and a timer, not wait_for(): that made a task and cancelled it on every
+        # group commit, which a busy channel has hundreds of a second.
+        loop = asyncio.get_running_loop()
+        hurry = self._hurry = loop.create_future()
+        timer = loop.call_later(GATHER_SECONDS, _settle, hurry)
+        try:
+            await hurry
+        finally:
+            timer.cancel()
+            self._hurry = None
 
     def _enqueue(self, meeting_id: int, write: _Write) -> None:
         self._queue.append((meeting_id, write))
@@ -294,6 +302,11 @@ class WriteBehind:
                 items = write.items or saves.get(meeting_id, (write.meeting, False))[1]
                 saves[meeting_id] = (write.meeting, items)
         self.lines_logged += await self._store.write(lines, list(saves.values()))
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _id(meeting: Meeting) -> int:
