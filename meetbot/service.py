@@ -143,6 +143,7 @@ class MeetingService:
         becomes active again it reloads them from the database."""
         self._rooms.clear()
         self._native_ids.clear()
+        self.store.forget_saved()
 
     async def close(self, grace: float = 10.0) -> None:
         """Finish writing: the buffered lines, then the minutes still waiting to be published."""

@@ -123,11 +123,6 @@ _UPDATE_MEETING = (
         owner_nick=bindparam("owner_nick"),
     )
 )
-_ITEMS_COUNTS_AND_LASTS = (
-    select(ItemRow.meeting_id, func.count(), func.max(ItemRow.line_seq))
-    .where(ItemRow.meeting_id.in_(bindparam("meeting_ids", expanding=True)))
-    .group_by(ItemRow.meeting_id)
-)
 _DELETE_ITEMS_FROM = delete(ItemRow).where(
     ItemRow.meeting_id == bindparam("meeting_id"), ItemRow.position >= bindparam("position")
 )
@@ -164,8 +159,7 @@ class _StateWrite:
     meeting_id: int
     values: dict[str, object]  # the meeting row's projected columns
     items: list[dict[str, object]] | None  # every item row, when the items changed
-    # How many item rows were last committed, and the last one's line, if trusted.
-    saved: tuple[int, object] | None
+    saved: int | None  # how many item rows this store last committed, if it has a copy
     same: int  # how many leading rows of those are unchanged
     made_from: _SavedItems | None = None  # what to remember once committed
 
@@ -180,21 +174,12 @@ def _write_states(connection: Connection, states: Sequence[_StateWrite]) -> None
         _UPDATE_MEETING, [{"meeting_id": state.meeting_id, **state.values} for state in states]
     )
     with_items = [state for state in states if state.items is not None]
-    trusted = [state.meeting_id for state in with_items if state.saved is not None]
-    stored: dict[int, tuple[int, int | None]] = {}
-    if trusted:
-        # Another process may have written them meanwhile (a fail-over and back): a copy
-        # that no longer matches the table's count and last line is not used.
-        for row in connection.execute(_ITEMS_COUNTS_AND_LASTS, {"meeting_ids": trusted}):
-            stored[row[0]] = (row[1], row[2])
     deletes: list[dict[str, object]] = []
     inserts: list[dict[str, object]] = []
     for state in with_items:
         assert state.items is not None
         saved, same = state.saved, state.same
-        if saved is not None and stored.get(state.meeting_id, (0, None)) != saved:
-            saved, same = None, 0
-        if saved is None or saved[0] > same:
+        if saved is None or saved > same:
             deletes.append({"meeting_id": state.meeting_id, "position": same})
         inserts += state.items[same:]
     if deletes:
@@ -413,12 +398,20 @@ class MeetingStore:
         """Update the queryable projection of a meeting's state (its lines stay the truth)."""
         await self.write((), [(meeting, items)])
 
+    def forget_saved(self) -> None:
+        """Another process may write the meetings from now on (this one stands by): the item
+        rows this store committed are no longer known to be what the table holds, so the next
+        save of each meeting rewrites all of them. Trusting a copy otherwise costs nothing per
+        save; checking it against the table cost a scan of the meeting's items every time."""
+        self._saved_items.clear()
+
     def _plan_state(self, meeting: Meeting, items: bool) -> _StateWrite:
         """Items are rewritten from the first one that differs from what this store last
         committed for the meeting: usually just the new last item. Rewriting all of them on
         every #info made a long meeting quadratic (1,000 items rewritten per item; the ORM
         bulk insert showed in py-spy while logging). Without a trusted copy (first save since
-        start, or a save that failed, when what was committed is unknown) all are rewritten."""
+        start or since forget_saved, or after a save that failed, when what was committed is
+        unknown) all are rewritten."""
         if meeting.id is None:
             raise ValueError("meeting has no id")
         meeting_id = meeting.id
@@ -437,7 +430,7 @@ class MeetingStore:
         saved = self._saved_items.pop(meeting_id, None)
         if saved is None:
             return self._plan_all_items(meeting, values, None, 0)
-        committed = (len(saved.rows), saved.rows[-1]["line_seq"] if saved.rows else None)
+        committed = len(saved.rows)
         if not saved.only_appended(meeting):
             same = 0
             for old, text, item in zip(saved.items, saved.texts, meeting.items, strict=False):
@@ -462,7 +455,7 @@ class MeetingStore:
         values: dict[str, object],
         saved: _SavedItems | None,
         same: int,
-        committed: tuple[int, object] | None = None,
+        committed: int | None = None,
     ) -> _StateWrite:
         """Every item row, the first `same` of them kept from `saved`."""
         assert meeting.id is not None
