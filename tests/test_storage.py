@@ -172,6 +172,43 @@ async def test_one_group_commit_saves_the_state_of_many_meetings(
         assert third_row.name == "renamed"
 
 
+async def test_the_meeting_row_is_written_only_when_it_changed(
+    store: MeetingStore, database: AsyncEngine, engine: Engine
+) -> None:
+    """A save after an #info leaves the meeting row alone when this store wrote it last with
+    the same values; after forget_saved (standing by) it is written again."""
+    from meetbot.storage.tables import MeetingRow
+
+    header = await store.start_meeting(ROOM, line(1, "#startmeeting"))
+    meeting = engine.rebuild(header, await store.lines(header.id))
+    meeting.title = "Ours"
+    await store.save_state(meeting, items=False)
+    other_process = MeetingStore(database)
+    elsewhere = engine.rebuild(header, await store.lines(header.id))
+    elsewhere.title = "Theirs"
+    await other_process.save_state(elsewhere, items=False)
+    await other_process.close()
+
+    async def stored_title() -> str | None:
+        async with store._session() as session:
+            row = await session.get(MeetingRow, header.id, populate_existing=True)
+            assert row is not None
+            return row.title
+
+    meeting.items.append(Item(ItemKind.INFO, "an item", "alice", "libera:alice", T0, 1))
+    await store.save_state(meeting, items=True)
+    assert await stored_title() == "Theirs"  # unchanged here: no update sent
+    meeting.title = "Ours, renamed"
+    await store.save_state(meeting, items=False)
+    assert await stored_title() == "Ours, renamed"
+    store.forget_saved()
+    third_process = MeetingStore(database)
+    await third_process.save_state(elsewhere, items=False)
+    await third_process.close()
+    await store.save_state(meeting, items=False)
+    assert await stored_title() == "Ours, renamed"
+
+
 async def _stored_item_texts(store: MeetingStore, meeting_id: int) -> list[str]:
     from sqlalchemy import select
 

@@ -162,6 +162,8 @@ class _StateWrite:
     saved: int | None  # how many item rows this store last committed, if it has a copy
     same: int  # how many leading rows of those are unchanged
     made_from: _SavedItems | None = None  # what to remember once committed
+    # False when the meeting row holds these values already (this store committed them last).
+    values_changed: bool = True
 
 
 def _write_states(connection: Connection, states: Sequence[_StateWrite]) -> None:
@@ -170,9 +172,9 @@ def _write_states(connection: Connection, states: Sequence[_StateWrite]) -> None
     rooms took three or four per meeting."""
     if not states:
         return
-    connection.execute(
-        _UPDATE_MEETING, [{"meeting_id": state.meeting_id, **state.values} for state in states]
-    )
+    updates = [{"meeting_id": state.meeting_id, **state.values} for state in states if state.values_changed]
+    if updates:
+        connection.execute(_UPDATE_MEETING, updates)
     with_items = [state for state in states if state.items is not None]
     deletes: list[dict[str, object]] = []
     inserts: list[dict[str, object]] = []
@@ -256,8 +258,10 @@ class MeetingStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        # meeting id -> the item rows last committed by this store (see save_state)
+        # meeting id -> the item rows and the meeting row's values last committed by this store
+        # (see save_state and forget_saved)
         self._saved_items: dict[int, _SavedItems] = {}
+        self._saved_values: dict[int, dict[str, object]] = {}
         self._writer: LineWriter | None = None
 
     @property
@@ -404,8 +408,15 @@ class MeetingStore:
         save of each meeting rewrites all of them. Trusting a copy otherwise costs nothing per
         save; checking it against the table cost a scan of the meeting's items every time."""
         self._saved_items.clear()
+        self._saved_values.clear()
 
     def _plan_state(self, meeting: Meeting, items: bool) -> _StateWrite:
+        plan = self._plan_items(meeting, items)
+        # Most saves follow an #info or an #action: the meeting row itself is as it was.
+        plan.values_changed = self._saved_values.get(plan.meeting_id) != plan.values
+        return plan
+
+    def _plan_items(self, meeting: Meeting, items: bool) -> _StateWrite:
         """Items are rewritten from the first one that differs from what this store last
         committed for the meeting: usually just the new last item. Rewriting all of them on
         every #info made a long meeting quadratic (1,000 items rewritten per item; the ORM
@@ -468,12 +479,14 @@ class MeetingStore:
         return _StateWrite(meeting.id, values, rows, committed, same, made_from)
 
     def _committed(self, plan: _StateWrite) -> None:
-        if plan.made_from is None:
+        if plan.values["ended_at"] is not None:
+            # Ended: keep no memory per finished meeting.
+            self._saved_items.pop(plan.meeting_id, None)
+            self._saved_values.pop(plan.meeting_id, None)
             return
-        if plan.values["ended_at"] is None:
+        self._saved_values[plan.meeting_id] = plan.values
+        if plan.made_from is not None:
             self._saved_items[plan.meeting_id] = plan.made_from
-        else:
-            self._saved_items.pop(plan.meeting_id, None)  # ended: keep no memory per finished meeting
 
     @translate_outages
     async def meetings_in(self, room: RoomRef) -> list[MeetingHeader]:
