@@ -24,7 +24,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,11 @@ import meetbot.minutes.render as render_module
 import meetbot.publish.archive as archive_module
 from meetbot.app import build_app
 from meetbot.config import Settings
-from meetbot.events import RoomRef
+from meetbot.domain.model import Line
+from meetbot.engine import MeetingHeader
+from meetbot.events import LineKind, RoomRef
 from meetbot.replay import replay_log
+from meetbot.storage.database import Database
 
 # "view" is part of "render" (or, for a page the archive renders again, of "archive"). "live": what
 # the service's #endmeeting costs (FileMinutesWriter.write: it publishes the meeting it has, so
@@ -124,7 +127,18 @@ class Stopwatch:
         setattr(target, name, timed)
 
 
-async def measure(lines: int, runs: int, previous: int, database_url: str | None = None) -> None:
+async def _add_a_late_line(database: Database, header: MeetingHeader, run: int) -> None:
+    """A line stored after the end (as an edit is): every page showing the meeting changes."""
+    _count, last = await database.meetings.line_count(header.id)
+    assert last is not None
+    at = header.started_at + timedelta(hours=1)
+    late = Line(last + 1, at, LineKind.SAY, "late", "bench:late", f"a late remark {run}")
+    assert await database.meetings.append_line(header.id, late)
+
+
+async def measure(
+    lines: int, runs: int, previous: int, database_url: str | None = None, *, changing: bool = False
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         database = database_url or f"sqlite+aiosqlite:///{work / 'bench.db'}"
@@ -164,15 +178,20 @@ async def measure(lines: int, runs: int, previous: int, database_url: str | None
         watch.sync("render", app_module, "render_all")
         watch.sync("view", render_module, "build_view")
         watch.sync("view", archive_module, "build_view")
-        watch.coroutine("files", writer._publisher, "publish")
+        # The meeting's files, and with them the archive's pages where they go in one batch.
+        watch.coroutine("files", writer._publisher, "publish_many")
         watch.coroutine("queries", writer, "_team_snapshot")
-        watch.coroutine("queries", writer.archive, "listed")
-        watch.coroutine("archive", writer.archive, "meeting_published")
+        watch.coroutine("queries", writer.archive, "listed")  # older code
+        watch.coroutine("queries", writer.archive, "prepare")  # every read of a publish, in one go
+        watch.coroutine("archive", writer.archive, "meeting_published")  # older code
+        watch.coroutine("archive", writer.archive, "pages_after")
         samples: dict[str, list[float]] = defaultdict(list)
         try:
             store = app.service.store
             header = (await store.meetings_in(RoomRef("bench", "#bench")))[-1]
-            for _ in range(runs):
+            for run in range(runs):
+                if changing:
+                    await _add_a_late_line(app.database, header, run)
                 watch.spent.clear()
                 cpu = time.process_time()
                 started = time.perf_counter()
@@ -217,8 +236,9 @@ async def measure(lines: int, runs: int, previous: int, database_url: str | None
     )
     print(
         "    queries: what the minutes and their navigation need besides the lines; view: the view "
-        "model; render: view and every format, in a thread; files: writing them atomically; "
-        "archive: the archive's own work (neighbours' pages, indexes)"
+        "model; render: view and every format, in a thread; files: writing them atomically (now "
+        "with the archive's pages, in one batch); archive: the archive's own work (neighbours' "
+        "pages, indexes)"
     )
     print("  sizes: " + ", ".join(f"{ext} {size / 1024:.0f} KiB" for ext, size in sorted(sizes.items())))
 
@@ -231,12 +251,18 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--previous", type=int, default=0, help="lines of a meeting before it (0: none)")
     parser.add_argument(
+        "--changing",
+        action="store_true",
+        help="store a line in the meeting before each run, as an edit does: every page it is on "
+        "changes (by default each run publishes the meeting unchanged, so pages are left as they were)",
+    )
+    parser.add_argument(
         "--database",
         help="an empty database at the newest schema (`meetbot db upgrade`), e.g. PostgreSQL; "
         "default: a fresh SQLite file",
     )
     args = parser.parse_args()
-    asyncio.run(measure(args.lines, args.runs, args.previous, args.database))
+    asyncio.run(measure(args.lines, args.runs, args.previous, args.database, changing=args.changing))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -25,17 +25,16 @@ from meetbot.events import Identity, MessageIn, Outbound, RoomRef
 from meetbot.failover import LeaseKeeper, Role
 from meetbot.metrics import Figures, Metrics
 from meetbot.minutes.render import render_all
-from meetbot.minutes.view import EXTENSIONS
+from meetbot.minutes.view import EXTENSIONS, MeetingLinks
 from meetbot.outbox import Outbox
-from meetbot.publish.archive import Listed, SnapshotQuery, StaticArchive, reads_at_once
+from meetbot.publish.archive import PageBatch, Prepared, StaticArchive
 from meetbot.publish.files import PublishedFile, Publisher
 from meetbot.publish.paths import links_for, minutes_basename
-from meetbot.publish.tasks import together
 from meetbot.registry import load_plugins
 from meetbot.reminders import ReminderService
 from meetbot.service import MeetingService
 from meetbot.storage.database import Database, is_memory_sqlite, is_sqlite
-from meetbot.storage.teams import TeamStore
+from meetbot.storage.teams import SnapshotQuery, TeamStore
 
 log = logging.getLogger(__name__)
 
@@ -88,64 +87,122 @@ class FileMinutesWriter:
         await self._publisher.publish(old, stubs)
 
     async def write(self, meeting: Meeting) -> Sequence[PublishedFile]:
-        publish = self.settings.publish
         basename = self.basename(meeting)
-        links = links_for(basename, publish.base_url)
-        meeting_id = meeting.id
-        archive = self.archive if meeting_id is not None and not meeting.is_open else None
-        # Independent reads. Nothing else overlaps: the render and the file writes run in
-        # threads, and anything on the event loop meanwhile makes both wait for the GIL (up to
-        # 5 ms a turn), which cost more than it saved (measured).
-        team, (listed, looked_up) = await together(
-            self._team_snapshot(meeting), self._look_up(archive, meeting), at_once=self._reads_at_once
-        )
-        # Rendering a long meeting is CPU work: keep it off the event loop.
-        if archive is not None and listed is not None:
-            # A listed meeting's pages are rendered once, with the archive's navigation, rather
-            # than written plain and then again by the archive.
-            files = await asyncio.to_thread(archive.render_meeting, meeting, links, listed.nav, team=team)
-        else:
-            files = await asyncio.to_thread(
-                render_all,
-                meeting,
-                links,
-                templates_dir=self.settings.templates_dir,
-                generator=GENERATOR,
-                command_prefixes=tuple(self.settings.command_prefixes),
-                team=team,
-            )
-        published = await self._publisher.publish(basename, files, restricted=meeting.restricted)
-        self.written.extend(published)
-        # Not listed (restricted): nothing public changes. Not known (the look-up failed): the
-        # archive looks again and writes the pages itself.
-        if archive is not None and meeting_id is not None and (listed is not None or not looked_up):
+        archive = self.archive if meeting.id is not None and not meeting.is_open else None
+        if archive is None:
+            team = await self._team_snapshot(meeting)
+            return await self._publish(meeting, basename, self._render_plain, team)
+        # From the archive's reads to its last page written (see StaticArchive.updating).
+        async with archive.updating():
+            return await self._write_listed(archive, meeting, basename)
+
+    async def _write_listed(
+        self, archive: StaticArchive, meeting: Meeting, basename: PurePosixPath
+    ) -> Sequence[PublishedFile]:
+        """write() of a finished, stored meeting, with the archive's update after it."""
+        try:
+            prepared: Prepared | None = await archive.prepare(meeting)
+        except Exception:
+            # Still published, plain; the archive looks again below and writes the pages itself.
+            log.exception("looking up meeting %s in the archive failed", meeting.id)
+            prepared = None
+        if prepared is None:
+            team = await self._team_snapshot(meeting)
+            published = await self._publish(meeting, basename, self._render_plain, team)
+            assert meeting.id is not None  # write() sends only stored meetings here
             try:
-                await archive.meeting_published(meeting_id, meeting, listed=listed)
+                await archive.refresh(meeting.id, meeting)
             except Exception:
                 # The minutes are out; a stale index is worth a log line, not a failed publish.
-                log.exception("updating the archive after meeting %s failed", meeting_id)
+                log.exception("updating the archive after meeting %s failed", meeting.id)
+            return published
+        listed = prepared.listed
+        if listed is None:
+            # Not listed (restricted): nothing public changes.
+            return await self._publish(meeting, basename, self._render_plain, prepared.team)
+
+        # A listed meeting's pages are rendered once, with the archive's navigation, rather
+        # than written plain and then again by the archive.
+        def render(meeting: Meeting, links: MeetingLinks, team: TeamSnapshot | None) -> dict[str, str]:
+            return archive.render_meeting(meeting, links, listed.nav, team=team)
+
+        files = await self._render(meeting, basename, render, prepared.team)
+        try:
+            pages = await archive.pages_after(prepared, meeting)
+        except Exception:
+            log.exception("updating the archive after meeting %s failed", meeting.id)
+            pages = []
+        return await self._publish_with_pages(archive, meeting, basename, files, pages)
+
+    async def _publish_with_pages(
+        self,
+        archive: StaticArchive,
+        meeting: Meeting,
+        basename: PurePosixPath,
+        files: dict[str, str],
+        pages: PageBatch,
+    ) -> list[PublishedFile]:
+        """The meeting's files and the archive's pages in one publish (every file synced before
+        the first rename, the meeting's renamed first): one round of syncs, not two one after
+        the other. If that fails, the meeting's files on their own: a page of the archive that
+        can't be written must not keep the minutes back."""
+        if pages:
+            try:
+                published = await self._publisher.publish_many([(basename, files), *pages])
+            except Exception:
+                log.exception("publishing meeting %s with the archive's pages failed", meeting.id)
+            else:
+                own, archived = published[: len(files)], published[len(files) :]
+                self.written.extend(own)
+                archive.written.extend(archived)
+                return own
+        return await self._write_files(meeting, basename, files)
+
+    async def _publish(
+        self,
+        meeting: Meeting,
+        basename: PurePosixPath,
+        render: Callable[[Meeting, MeetingLinks, TeamSnapshot | None], dict[str, str]],
+        team: TeamSnapshot | None,
+    ) -> list[PublishedFile]:
+        files = await self._render(meeting, basename, render, team)
+        return await self._write_files(meeting, basename, files)
+
+    async def _render(
+        self,
+        meeting: Meeting,
+        basename: PurePosixPath,
+        render: Callable[[Meeting, MeetingLinks, TeamSnapshot | None], dict[str, str]],
+        team: TeamSnapshot | None,
+    ) -> dict[str, str]:
+        links = links_for(basename, self.settings.publish.base_url)
+        # Rendering a long meeting is CPU work: keep it off the event loop.
+        return await asyncio.to_thread(render, meeting, links, team)
+
+    async def _write_files(
+        self, meeting: Meeting, basename: PurePosixPath, files: dict[str, str]
+    ) -> list[PublishedFile]:
+        published = await self._publisher.publish(basename, files, restricted=meeting.restricted)
+        self.written.extend(published)
         return published
 
-    @property
-    def _reads_at_once(self) -> bool:
-        return self.archive is not None and reads_at_once(self.archive.database)
-
-    @staticmethod
-    async def _look_up(archive: StaticArchive | None, meeting: Meeting) -> tuple[Listed | None, bool]:
-        """The meeting's place in the archive (None: not listed), and whether it is known."""
-        if archive is None or meeting.id is None:
-            return None, True
-        try:
-            return await archive.listed(meeting.id), True
-        except Exception:
-            log.exception("looking up meeting %s in the archive failed", meeting.id)
-            return None, False
+    def _render_plain(
+        self, meeting: Meeting, links: MeetingLinks, team: TeamSnapshot | None
+    ) -> dict[str, str]:
+        return render_all(
+            meeting,
+            links,
+            templates_dir=self.settings.templates_dir,
+            generator=GENERATOR,
+            command_prefixes=tuple(self.settings.command_prefixes),
+            team=team,
+        )
 
     async def _team_snapshot(self, meeting: Meeting) -> TeamSnapshot | None:
         query = SnapshotQuery.of(meeting)
         if self.teams is None or query is None:
             return None
-        return await query.run(self.teams, at_once=self._reads_at_once)
+        return (await self.teams.snapshots([query]))[0]
 
 
 @dataclass

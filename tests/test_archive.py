@@ -10,24 +10,26 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import date
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from sqlalchemy import event
 
 import meetbot.publish.archive as archive_module
 from meetbot.app import App, build_app
 from meetbot.config import Settings
 from meetbot.domain.model import Line, Meeting
-from meetbot.domain.team import Owner
+from meetbot.domain.team import ActionStatus, Owner, TeamSnapshot
 from meetbot.engine import Engine
 from meetbot.events import LineKind, RoomRef
 from meetbot.minutes.view import EXTENSIONS
-from meetbot.publish.archive import Link, Listed, StaticArchive
+from meetbot.publish.archive import Link, Listed, Prepared, StaticArchive
 from meetbot.publish.files import FileSets, PublishedFile, Publisher
 from meetbot.replay import replay_log
 from meetbot.storage.database import Database
-from meetbot.storage.listing import ArchiveLists, ListingStore, MeetingSummary
+from meetbot.storage.listing import ArchiveLists, ListingStore, MeetingSummary, Reader
+from meetbot.storage.teams import SnapshotQuery
 from tests.test_e2e import audit_html
 from tests.web.conftest import INFRA_2, Seeded, replay, seed
 
@@ -194,16 +196,16 @@ async def test_if_the_archive_look_up_fails_the_archive_writes_the_pages(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seeded = await seed(database_url, tmp_path)
-    listed = StaticArchive.listed
-    failures: list[int] = []
+    prepare = StaticArchive.prepare
+    failures: list[int | None] = []
 
-    async def flaky(self: StaticArchive, meeting_id: int) -> Listed | None:
+    async def flaky(self: StaticArchive, meeting: Meeting) -> Prepared:
         if not failures:
-            failures.append(meeting_id)
+            failures.append(meeting.id)
             raise OSError("database away for a moment")
-        return await listed(self, meeting_id)
+        return await prepare(self, meeting)
 
-    monkeypatch.setattr(StaticArchive, "listed", flaky)
+    monkeypatch.setattr(StaticArchive, "prepare", flaky)
     await replay(seeded, INFRA_2, day=date(2027, 1, 4), channel="#infra", tmp=tmp_path)
     assert failures
     page = (seeded.publish / "infra/2027/infra.2027-01-04-16.00.html").read_text(encoding="utf-8")
@@ -364,9 +366,15 @@ async def test_two_meetings_of_a_team_ending_at_once_both_end_up_in_its_indexes(
         overtaking: list[asyncio.Task[Sequence[PublishedFile]]] = []
 
         async def read_just_before_the_second_ended(
-            self: ListingStore, team: str, network: str, room: str, *, recent: int = 20
+            self: ListingStore,
+            team: str,
+            network: str,
+            room: str,
+            *,
+            recent: int = 20,
+            reader: Reader | None = None,
         ) -> ArchiveLists:
-            lists = await archive_lists(self, team, network, room, recent=recent)
+            lists = await archive_lists(self, team, network, room, recent=recent, reader=reader)
             if overtaking:
                 return lists
             # The first meeting's update read its lists a moment before the second meeting
@@ -439,38 +447,33 @@ async def test_if_the_minutes_fail_to_be_written_nothing_of_the_archive_is(
         # Gone from the archive, as if the meeting had never been published.
         for index in ("index.html", "infra/index.html", "infra/2027/index.html", "_rooms/libera/ops.html"):
             (seeded.publish / index).unlink()
-        batches: list[FileSets] = []
+        own = archive.basename(ops)
+        batches: list[FileSets] = []  # what was written besides the meeting's own files
         publish_many = Publisher.publish_many
+        writing = asyncio.Event()
+        failure: list[str] = ["disk full"]
 
         async def failing(
-            self: Publisher, basename: PurePosixPath, files: dict[str, str], *, restricted: bool = False
-        ) -> list[PublishedFile]:
-            raise OSError("disk full")
-
-        async def recording(
             self: Publisher, sets: FileSets, *, restricted: bool = False
         ) -> list[PublishedFile]:
+            # The meeting's files fail, or hang ("stuck"), with whatever else is in the set.
+            if any(basename == own for basename, _files in sets):
+                writing.set()
+                if failure == ["stuck"]:
+                    await asyncio.Event().wait()
+                raise OSError(failure[0])
             batches.append(sets)
             return await publish_many(self, sets, restricted=restricted)
 
-        monkeypatch.setattr(Publisher, "publish", failing)
-        monkeypatch.setattr(Publisher, "publish_many", recording)
+        monkeypatch.setattr(Publisher, "publish_many", failing)
         with pytest.raises(OSError, match="disk full"):
             await app.writer.write(meeting)
         assert batches == []
         assert not (seeded.publish / "infra" / "index.html").exists()
         assert not archive._updating.locked()
         # Cancelled while its files are written, it leaves the archive alone and free.
-        writing = asyncio.Event()
-
-        async def stuck(
-            self: Publisher, basename: PurePosixPath, files: dict[str, str], *, restricted: bool = False
-        ) -> list[PublishedFile]:
-            writing.set()
-            await asyncio.Event().wait()
-            raise AssertionError("never")
-
-        monkeypatch.setattr(Publisher, "publish", stuck)
+        writing.clear()
+        failure[0] = "stuck"
         task = asyncio.create_task(app.writer.write(meeting))
         await writing.wait()
         task.cancel()
@@ -479,6 +482,30 @@ async def test_if_the_minutes_fail_to_be_written_nothing_of_the_archive_is(
         assert batches == []
         assert not archive._updating.locked()
         assert not (seeded.publish / "infra" / "index.html").exists()
+
+
+async def test_if_an_archive_page_cant_be_written_the_minutes_still_are(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    seeded = await seed(database_url, tmp_path)
+    await _published_2027(seeded, tmp_path)
+    async with _archive_of(seeded) as (app, archive):
+        rows = (await archive.database.listing.meetings(team="infra")).rows
+        (ops,) = [row for row in rows if row.room == "#ops"]
+        meeting = await _meeting(archive, ops)
+        root = seeded.publish
+        own = root / f"{archive.basename(ops)}.html"
+        own.unlink()
+        top = (root / "index.html").read_text(encoding="utf-8")
+        (root / "infra/index.html").unlink()
+        (root / "infra/index.html").mkdir()  # a directory where the team's index goes
+        with caplog.at_level(logging.ERROR, logger="meetbot.app"):
+            published = await app.writer.write(meeting)
+        assert "with the archive's pages failed" in caplog.text
+        assert [file.extension for file in published] == list(EXTENSIONS)
+        assert 'rel="prev" id="prev"' in own.read_text(encoding="utf-8")  # with its navigation
+        assert (root / "index.html").read_text(encoding="utf-8") == top
+        assert not list(root.rglob(".*.tmp"))
 
 
 async def test_a_neighbours_place_in_the_teams_list_is_what_the_look_up_gives(
@@ -500,3 +527,218 @@ async def test_a_neighbours_place_in_the_teams_list_is_what_the_look_up_gives(
             assert (place.following and place.following.id) == (following and following.id)
             assert place.nav == archive._nav(summary, previous, following)
         assert archive._place_in(replace(lists.team[0], id=-1), lists.team) is None
+
+
+# -- a publish's reads in one connection, and pages left as they were --------------------------------
+
+
+def _identities(root: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(page.relative_to(root)): (page.stat().st_ino, page.stat().st_mtime_ns) for page in all_pages(root)
+    }
+
+
+def _count_renders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The index pages rendered (by title), however the archive gets to them."""
+    titles: list[str] = []
+    render = archive_module.render_page
+
+    def counting(page: archive_module.Page, *, templates_dir: Path | None = None) -> str:
+        titles.append(page.title)
+        return render(page, templates_dir=templates_dir)
+
+    monkeypatch.setattr(archive_module, "render_page", counting)
+    return titles
+
+
+async def test_publishing_a_meeting_again_unchanged_renders_and_writes_no_archive_page(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded = await seed(database_url, tmp_path)
+    async with _archive_of(seeded) as (app, archive):
+        meeting = await _meeting(archive, await _infra_meeting(archive, "2026-11-09"))
+        await app.writer.write(meeting)  # what this process has not rendered yet
+        before = _identities(seeded.publish)
+        renders = _count_renders(monkeypatch)
+        loads = _count_loads(monkeypatch)
+        await app.writer.write(meeting)
+        assert renders == []
+        assert loads == []  # the neighbour's pages from the cache, as they were
+        # Not a file of the archive rewritten: the minutes, the neighbour's pages, the indexes.
+        assert _identities(seeded.publish) == before
+
+
+async def test_an_index_is_rendered_and_written_again_when_what_it_shows_changed(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded = await seed(database_url, tmp_path)
+    root = seeded.publish
+    async with _archive_of(seeded) as (app, archive):
+        database = archive.database
+        summary = await _infra_meeting(archive, "2026-11-09")
+        await app.writer.write(await _meeting(archive, summary))
+        before = _identities(root)
+        team_index = (root / "infra/index.html").read_text(encoding="utf-8")
+        assert f", {summary.lines} lines)" in team_index
+        renders = _count_renders(monkeypatch)
+        # A late line (an edit, a redaction) changes the line count every index shows.
+        _count, last = await database.meetings.line_count(summary.id)
+        assert last is not None
+        late = Line(last + 1, summary.started_at, LineKind.SAY, "late", "libera:late", "a late remark")
+        assert await database.meetings.append_line(summary.id, late)
+        await app.writer.write(await _meeting(archive, summary))
+        assert sorted(renders) == sorted(
+            ["infra meetings", "infra meetings in 2026", "Meetings in #infra (libera)", "Meeting archive"]
+        )
+        assert f", {summary.lines + 1} lines)" in (root / "infra/index.html").read_text(encoding="utf-8")
+        after = _identities(root)
+        changed = {page for page in after if after[page] != before.get(page)}
+        assert changed == {
+            "index.html",
+            "infra/index.html",
+            "infra/2026/index.html",
+            "_rooms/libera/infra.html",
+            "infra/2026/infra.2026-11-09-16.00.html",  # its minutes: 1 line more said
+            "infra/2026/infra.2026-11-09-16.00.log.html",
+        }
+        # Another team's meeting renamed into this team: its indexes are new, the old team's too.
+        renders.clear()
+        docs = await _infra_meeting_of(archive, "docs")
+        renamed = await _meeting(archive, docs)
+        renamed.name = "infra"
+        await database.meetings.save_state(renamed, items=False)
+        await app.writer.write(renamed)
+        assert "infra meetings" in renders
+        assert "infra.2026-11-05-09.00.html" in (root / "infra/index.html").read_text(encoding="utf-8")
+
+
+async def _infra_meeting_of(archive: StaticArchive, team: str) -> MeetingSummary:
+    (row,) = (await archive.database.listing.meetings(team=team)).rows
+    return row
+
+
+async def test_a_publish_reads_in_one_connection_what_the_single_look_ups_give(
+    database_url: str, tmp_path: Path
+) -> None:
+    seeded = await seed(database_url, tmp_path)
+    await _published_2027(seeded, tmp_path)
+    async with _archive_of(seeded) as (_app, archive):
+        checkouts: list[object] = []
+
+        def checkout(*args: object) -> None:
+            checkouts.append(args)
+
+        sync_engine = archive.database.engine.sync_engine
+        event.listen(sync_engine, "checkout", checkout)
+        try:
+            for summary in (await archive.database.listing.meetings(team="infra")).rows:
+                meeting = await _meeting(archive, summary)
+                checkouts.clear()
+                prepared = await archive.prepare(meeting)
+                assert len(checkouts) == 1
+                listed = await archive.listed(summary.id)
+                assert prepared.listed is not None
+                assert listed is not None
+                # The same places (the list's rows carry their line counts too), the same links.
+                assert prepared.listed.summary == listed.summary
+                for mine, theirs in (
+                    (prepared.listed.previous, listed.previous),
+                    (prepared.listed.following, listed.following),
+                ):
+                    assert (mine and mine.id) == (theirs and theirs.id)
+                assert prepared.listed.nav == listed.nav
+                assert prepared.team == await archive_module.team_snapshot(archive.database.teams, meeting)
+                assert prepared.lists is not None
+                lists = await archive.database.listing.archive_lists("infra", "libera", summary.room)
+                assert prepared.lists == lists
+                for one in prepared.lists.team:
+                    assert prepared.lists.stored[one.id] == await archive.database.listing.stored(one.id)
+        finally:
+            event.remove(sync_engine, "checkout", checkout)
+
+
+async def test_the_snapshots_in_one_connection_are_what_the_single_reads_give(
+    database_url: str, tmp_path: Path
+) -> None:
+    seeded = await seed(database_url, tmp_path)
+    await _published_2027(seeded, tmp_path)
+    async with _archive_of(seeded) as (_app, archive):
+        teams = archive.database.teams
+        rows = (await archive.database.listing.meetings(team="infra")).rows
+        alice = Owner("libera:alice", "alice")
+        # An agenda: one item covered by a meeting, one removed after another, one still open;
+        # and an action done between two meetings.
+        oldest = min(rows, key=lambda row: row.started_at)
+        newest = max(rows, key=lambda row: row.started_at)
+        covered = await teams.add_agenda_item("infra", "covered", alice.key, alice.nick, oldest.started_at)
+        await teams.cover_agenda_item(covered.id, oldest.id, 3, oldest.started_at)
+        removed = await teams.add_agenda_item("infra", "removed", alice.key, alice.nick, oldest.started_at)
+        await teams.remove_agenda_item(removed.id, newest.started_at)
+        await teams.add_agenda_item("infra", "open", alice.key, alice.nick, oldest.started_at)
+        (action, *_) = await teams.open_actions("infra")
+        owners = (Owner("libera:zed", "zed"), Owner("libera:amy", "amy"))  # shown in nick order
+        await teams.reassign_action(action.id, owners, alice, oldest.started_at, None)
+        await teams.change_action(action.id, ActionStatus.DONE, alice, newest.started_at, None)
+        queries = [SnapshotQuery("infra", row.id, row.started_at, row.ended_at) for row in rows]
+        queries.append(SnapshotQuery("docs", oldest.id, newest.started_at, None))  # another team, still open
+        together = await teams.snapshots(queries)
+        for query, snapshot in zip(queries, together, strict=True):
+            assert snapshot == TeamSnapshot(
+                agenda=await teams.agenda_for_minutes(query.team, query.meeting_id, query.ended_at),
+                previous_actions=await teams.previous_actions(query.team, query.started_at),
+                meeting_actions=await teams.actions_of_meeting(query.meeting_id),
+            )
+            assert snapshot == (await teams.snapshots([query]))[0]
+        assert any(snapshot.agenda for snapshot in together)
+        assert any(snapshot.previous_actions for snapshot in together)
+        assert any(snapshot.meeting_actions for snapshot in together)
+        shown = [a for snapshot in together for a in snapshot.meeting_actions if a.id == action.id]
+        assert shown
+        assert [owner.nick for owner in shown[0].owners] == ["amy", "zed"]
+
+
+async def test_a_meetings_files_and_the_archives_pages_are_written_in_one_batch(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded = await seed(database_url, tmp_path)
+    batches: list[list[str]] = []
+    publish = Publisher._publish
+
+    def recording(self: Publisher, sets: FileSets, mode: int) -> list[list[Path]]:
+        batches.append([str(basename) for basename, _files in sets])
+        return publish(self, sets, mode)
+
+    monkeypatch.setattr(Publisher, "_publish", recording)
+    await replay(seeded, INFRA_2, day=date(2027, 1, 4), channel="#infra", tmp=tmp_path)
+    new = "infra/2027/infra.2027-01-04-16.00"
+    (batch,) = [batch for batch in batches if new in batch]
+    # The meeting's own files first, then its neighbour's pages, then the indexes: one round of
+    # syncs, one trip to the writing threads.
+    assert batch == [
+        new,
+        "infra/2026/infra.2026-11-09-16.00",
+        "infra/index",
+        "infra/2027/index",
+        "infra/latest",
+        "_rooms/libera/infra",
+        "index",
+    ]
+
+
+async def test_the_lists_of_a_team_with_unnamed_meetings_are_what_the_single_listings_give(
+    database_url: str, tmp_path: Path
+) -> None:
+    seeded = await seed(database_url, tmp_path)
+    # Without a name the team is the room's ("ops"); a meeting named "ops" elsewhere joins it.
+    unnamed = [line.replace("#startmeeting infra", "#startmeeting") for line in INFRA_2]
+    await replay(seeded, unnamed, day=date(2027, 1, 4), channel="#ops", tmp=tmp_path)
+    named = [line.replace("#startmeeting infra", "#startmeeting ops") for line in INFRA_2]
+    await replay(seeded, named, day=date(2027, 1, 5), channel="#infra", tmp=tmp_path)
+    async with _archive_of(seeded) as (_app, archive):
+        listing = archive.database.listing
+        lists = await listing.archive_lists("ops", "libera", "#ops")
+        assert len(lists.team) == 2
+        assert lists.team == (await listing.meetings(team="ops", limit=1_000_000)).rows
+        assert lists.room == (await listing.meetings(network="libera", room="#ops", limit=1_000_000)).rows
+        assert (lists.teams, lists.rooms) == (await listing.teams(), await listing.rooms())
+        assert "ops" in [team.team for team in lists.teams]

@@ -15,11 +15,13 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import meetbot.minutes.view as view_module
 from meetbot.domain.model import Item, ItemKind, Line, Meeting, Person
 from meetbot.events import LineKind, RoomRef
 from meetbot.minutes.render import (
@@ -846,3 +848,16 @@ def test_markdown_escapes_are_the_reference_ones(text: str) -> None:
     assert md_escape(text) == reference_md_escape(text)
     assert md_url(text) == reference_md_url(text)
     assert md_url("page.log.html#l-12") == "page.log.html#l-12"
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(2026, 11, 21, 9, 5, 7, 999_999, tzinfo=UTC),
+        datetime(987, 1, 2, 23, 59, 59, tzinfo=UTC),
+        datetime(2026, 3, 29, 1, 30, tzinfo=ZoneInfo("Europe/Berlin")),
+        datetime(2026, 3, 29, 1, 30),  # naive: taken as UTC
+    ],
+)
+def test_a_log_lines_two_stamps_are_hms_and_iso(at: datetime) -> None:
+    assert view_module._stamps(at) == (view_module.hms(at), view_module.iso(at))

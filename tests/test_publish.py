@@ -342,3 +342,66 @@ async def test_a_failure_among_files_written_at_once_leaves_every_old_file_and_n
     for n in range(4):
         assert names(tmp_path / f"d{n}") == ["m.html", "m.txt"]
         assert (tmp_path / f"d{n}" / "m.html").read_text() == "old"
+
+
+# --- files that hold their content already ------------------------------------------------------
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    status = path.stat()
+    return status.st_ino, status.st_mtime_ns
+
+
+async def test_a_file_that_holds_its_content_already_is_left_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publisher = Publisher(tmp_path, None)
+    sets = [(PurePosixPath("a/index"), {".html": "one ü"}), (PurePosixPath("m"), {".html": "x", ".txt": "y"})]
+    first = await publisher.publish_many(sets)
+    before = {p.path: _identity(p.path) for p in first}
+    synced: list[int] = []
+    fsync = os.fsync
+
+    def counting(fd: int) -> None:
+        synced.append(fd)
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting)
+    again = await publisher.publish_many(sets)
+    # Reported as published, and untouched: no new file, no rename, no sync (directories too).
+    assert [p.path for p in again] == [p.path for p in first]
+    assert {p.path: _identity(p.path) for p in again} == before
+    assert synced == []
+    # One changed file of the set is written; its unchanged neighbours still are not.
+    await publisher.publish_many([(PurePosixPath("m"), {".html": "x", ".txt": "z"})])
+    assert (tmp_path / "m.txt").read_text() == "z"
+    assert _identity(tmp_path / "m.txt") != before[tmp_path / "m.txt"]
+    assert _identity(tmp_path / "m.html") == before[tmp_path / "m.html"]
+    assert len(synced) == 2  # the new file, then its directory
+    assert names(tmp_path) == ["a", "m.html", "m.txt"]
+
+
+async def test_a_file_changed_on_disk_or_in_mode_is_written_again(tmp_path: Path, umask: None) -> None:
+    publisher = Publisher(tmp_path, None)
+    base = PurePosixPath("m")
+    (path,) = [p.path for p in await publisher.publish(base, {".txt": "same size"})]
+    path.write_text("SAME SIZE")  # edited in place behind the publisher's back, length kept
+    await publisher.publish(base, {".txt": "same size"})
+    assert path.read_text() == "same size"
+    # Published restricted with the same content: the mode must change, so the file is new.
+    await publisher.publish(base, {".txt": "same size"}, restricted=True)
+    assert mode(path) == 0o600
+    os.chmod(path, 0o666)
+    await publisher.publish(base, {".txt": "same size"}, restricted=True)
+    assert mode(path) == 0o600
+
+
+async def test_a_symlink_to_the_same_content_is_replaced_by_the_file(tmp_path: Path) -> None:
+    root = tmp_path / "pub"
+    root.mkdir()
+    (root / "real.txt").write_text("content")
+    (root / "m.txt").symlink_to(root / "real.txt")
+    os.chmod(root / "real.txt", 0o644)
+    await Publisher(root, None).publish(PurePosixPath("m"), {".txt": "content"})
+    assert not (root / "m.txt").is_symlink()
+    assert (root / "m.txt").read_text() == "content"

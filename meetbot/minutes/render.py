@@ -299,6 +299,10 @@ def environments(templates_dir: Path | None = None) -> tuple[Environment, Enviro
         "trim_blocks": True,
         "lstrip_blocks": True,
         "keep_trailing_newline": True,
+        # The packaged templates change only with the package: not checked on disk at every
+        # use (a render asks for a template, with those it extends and includes, ~30 times).
+        # An admin's directory is, so an edited template shows at once.
+        "auto_reload": templates_dir is not None,
     }
     markup = Environment(autoescape=select_autoescape(enabled_extensions=("html",), default=False), **options)
     markdown = Environment(autoescape=True, finalize=_md_finalize, **options)

@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
@@ -43,10 +44,9 @@ from meetbot.minutes.render import environments, render_view
 from meetbot.minutes.view import EXTENSIONS, MeetingLinks, MinutesView, build_view
 from meetbot.publish.files import PublishedFile, Publisher
 from meetbot.publish.paths import minutes_basename
-from meetbot.publish.tasks import together
 from meetbot.storage.database import Database
-from meetbot.storage.listing import MeetingSummary, StoredMeeting, TeamSummary
-from meetbot.storage.teams import TeamStore
+from meetbot.storage.listing import ArchiveLists, MeetingSummary, Reader, StoredMeeting, TeamSummary
+from meetbot.storage.teams import SnapshotQuery, TeamStore
 
 log = logging.getLogger(__name__)
 
@@ -201,44 +201,10 @@ def render_archived(
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class SnapshotQuery:
-    """What a meeting's team snapshot is looked up by."""
-
-    team: str
-    meeting_id: int
-    started_at: datetime
-    ended_at: datetime | None
-
-    @classmethod
-    def of(cls, meeting: Meeting) -> SnapshotQuery | None:
-        if meeting.id is None:
-            return None
-        return cls(meeting.series_name, meeting.id, meeting.started_at, meeting.ended_at)
-
-    async def run(self, teams: TeamStore, *, at_once: bool = False) -> TeamSnapshot:
-        """`at_once`: the three reads, each in its own session, at once (see reads_at_once)."""
-        agenda, previous_actions, meeting_actions = await together(
-            teams.agenda_for_minutes(self.team, self.meeting_id, self.ended_at),
-            teams.previous_actions(self.team, self.started_at),
-            teams.actions_of_meeting(self.meeting_id),
-            at_once=at_once,
-        )
-        return TeamSnapshot(agenda=agenda, previous_actions=previous_actions, meeting_actions=meeting_actions)
-
-
-async def team_snapshot(teams: TeamStore, meeting: Meeting, *, at_once: bool = False) -> TeamSnapshot | None:
+async def team_snapshot(teams: TeamStore, meeting: Meeting) -> TeamSnapshot | None:
     """What the minutes show of the team's agenda and actions (as FileMinutesWriter does)."""
     query = SnapshotQuery.of(meeting)
-    return None if query is None else await query.run(teams, at_once=at_once)
-
-
-def reads_at_once(database: Database) -> bool:
-    """Whether independent reads are worth running at once: on a server database each is a
-    round trip the others overlap. Not on SQLite, whose driver runs every connection in a
-    thread of its own: the threads' turns at the GIL (up to 5 ms each while another thread
-    runs Python) cost more than the reads (measured: 9 ms at once, 6 ms in turn)."""
-    return database.engine.dialect.name != "sqlite"
+    return None if query is None else (await teams.snapshots([query]))[0]
 
 
 async def load_meeting(database: Database, engine: Engine, meeting_id: int) -> Meeting | None:
@@ -279,6 +245,9 @@ def _html(page: PurePosixPath) -> PurePosixPath:
     return page.with_name(page.name + ".html")
 
 
+# Every row of every index a publish writes needs one (relpath asks the OS for the working
+# directory twice), and they are the same from one publish to the next.
+@lru_cache(maxsize=16_384)
 def href(from_dir: PurePosixPath, target: PurePosixPath) -> str:
     """A relative, percent-quoted link from a page in `from_dir` to the file `target`."""
     relative = posixpath.relpath(str(target), str(from_dir) if str(from_dir) else ".")
@@ -311,10 +280,15 @@ _NAV_MARK = '<nav class="crumbs">'
 # A 10,000-line meeting's two pages are ~2.3 million characters; a page with any non-Latin-1
 # character takes 2-4 bytes a character in memory, so this is 32-64 MB at most.
 PAGE_CACHE_CHARS = 16_000_000
+# The index pages RenderedPages keeps: most are a few kilobytes, a big team's a few hundred.
+RENDERED_CACHE_CHARS = 4_000_000
 # Meetings whose file names StaticArchive.basename remembers (a few hundred bytes each).
 _BASENAMES_KEPT = 10_000
 
 
+# A publish cuts its meeting's pages at their navigation and puts new navigation into its
+# neighbours' pages: the same few blocks each time.
+@lru_cache(maxsize=256)
 def render_nav(nav: tuple[Link, ...], *, ids: bool) -> str:
     """The navigation block archive_macros.html's `nav` macro writes (packaged templates)."""
     markup, _ = environments(None)
@@ -387,6 +361,17 @@ class CutPages:
     size: int
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What StaticArchive.prepare() read for one publish of a meeting."""
+
+    team: TeamSnapshot | None  # what its minutes show of the team
+    listed: Listed | None  # None: not listed (restricted, or gone), so nothing public changes
+    lists: ArchiveLists | None  # what its indexes list
+    # Its neighbours, each with its cached pages when they still hold.
+    neighbours: tuple[tuple[MeetingSummary, CutPages | None], ...] = ()
+
+
 class PageCache:
     """The cut pages of the meetings rendered last, least recently used dropped first. Used
     from the rendering threads, hence the lock."""
@@ -444,6 +429,44 @@ def cut_pages(
     return CutPages(made_from, snapshot, pieces, size)
 
 
+class RenderedPages:
+    """The archive's index pages as last rendered, by path: a page whose values are the same
+    as last time is the same text, so it is not rendered again (an index of a team with many
+    meetings takes milliseconds). Most publishes change the indexes they touch; a republished
+    meeting (an edit, a regeneration) leaves several as they were: its team's "latest" page,
+    other years, and often all of them."""
+
+    def __init__(self, templates_dir: Path | None, max_chars: int = RENDERED_CACHE_CHARS) -> None:
+        # An admin's templates may change on disk: rendered every time, then.
+        self.enabled = templates_dir is None
+        self.templates_dir = templates_dir
+        self.max_chars = max_chars
+        self._entries: OrderedDict[PurePosixPath, tuple[Page, str]] = OrderedDict()
+        self._chars = 0
+
+    def render(self, path: PurePosixPath, page: Page) -> str:
+        known = self._entries.get(path)
+        if known is not None and known[0] == page:
+            self._entries.move_to_end(path)
+            return known[1]
+        content = render_page(page, templates_dir=self.templates_dir)
+        if self.enabled:
+            self._keep(path, page, content)
+        return content
+
+    def _keep(self, path: PurePosixPath, page: Page, content: str) -> None:
+        old = self._entries.pop(path, None)
+        if old is not None:
+            self._chars -= len(old[1])
+        if len(content) > self.max_chars:
+            return
+        self._entries[path] = (page, content)
+        self._chars += len(content)
+        while self._chars > self.max_chars:
+            _path, (_page, dropped) = self._entries.popitem(last=False)
+            self._chars -= len(dropped)
+
+
 @dataclass
 class StaticArchive:
     settings: Settings
@@ -452,15 +475,15 @@ class StaticArchive:
     publisher: Publisher
     written: list[PublishedFile] = field(default_factory=list)
     pages: PageCache = field(default_factory=PageCache, repr=False)
-    # One meeting_published() at a time (see there).
+    rendered: RenderedPages = field(init=False, repr=False, compare=False)
+    # One publish at a time, from its reads to its last page (see updating()).
     _updating: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False, compare=False)
     _basenames: dict[tuple[object, ...], PurePosixPath] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
-    @property
-    def _at_once(self) -> bool:
-        return reads_at_once(self.database)
+    def __post_init__(self) -> None:
+        self.rendered = RenderedPages(self.settings.templates_dir)
 
     # -- paths
 
@@ -514,9 +537,10 @@ class StaticArchive:
         base = self.publisher.base_url
         return f"{base.rstrip('/')}/{quote(str(page) + '.html', safe='/')}" if base else None
 
-    async def _write(self, page: PurePosixPath, content: str, into: PageBatch | None) -> None:
-        """Publish the page now, or add it to `into` for the caller to publish with others."""
-        await self._write_files(page, {".html": content}, into)
+    async def _write(self, path: PurePosixPath, page: Page, into: PageBatch | None) -> None:
+        """Render and publish the page now, or add it to `into` for the caller to publish with
+        others."""
+        await self._write_files(path, {".html": self.rendered.render(path, page)}, into)
 
     async def _write_files(
         self, basename: PurePosixPath, files: dict[str, str], into: PageBatch | None
@@ -527,10 +551,17 @@ class StaticArchive:
             into.append((basename, files))
 
     async def _write_batch(self, batch: PageBatch) -> None:
-        # One trip to the file-writing thread for all the pages a meeting touches.
-        self.written.extend(await self.publisher.publish_many(batch))
+        # One trip to the file-writing threads for all the pages a meeting touches.
+        if batch:
+            self.written.extend(await self.publisher.publish_many(batch))
 
     # -- incremental update
+
+    def updating(self) -> asyncio.Lock:
+        """Held while a meeting's publish reads what the archive's pages show and writes them:
+        two meetings ending together could otherwise have the later reader's pages (which show
+        both) overwritten by the earlier reader's (which lack the other one)."""
+        return self._updating
 
     async def listed(self, meeting_id: int) -> Listed | None:
         """The meeting's place in the archive; None when it isn't listed (still open,
@@ -569,50 +600,120 @@ class StaticArchive:
             )
         return tuple(nav)
 
+    async def prepare(self, meeting: Meeting) -> Prepared:
+        """Everything a publish of `meeting` reads (its team snapshot, its place in the archive,
+        the lists its indexes show, whether its neighbours' cached pages still hold), in one
+        connection: it was up to 26 statements on 9 connections, each statement four trips to
+        SQLite's thread. Hold updating() from here until the pages of pages_after() are written."""
+        query = SnapshotQuery.of(meeting)
+        if query is None:
+            raise ValueError("only a stored meeting has a place in the archive")
+        listing = self.database.listing
+        async with listing.reader() as reader:
+            listed, lists = await self._read_place(meeting, reader)
+            neighbours = [] if listed is None else [n for n in (listed.previous, listed.following) if n]
+            cached = [(one, self.pages.get(one.id)) for one in neighbours]
+            snapshots = await self.database.teams.snapshots(
+                [query, *[entry.snapshot for _one, entry in cached if entry is not None]], reader=reader
+            )
+        team, rest = snapshots[0], iter(snapshots[1:])
+        cuts = tuple(
+            (one, None if entry is None else self._still_holds(one, entry, lists, next(rest)))
+            for one, entry in cached
+        )
+        return Prepared(team, listed, lists, cuts)
+
+    async def _read_place(
+        self, meeting: Meeting, reader: Reader
+    ) -> tuple[Listed | None, ArchiveLists | None]:
+        """The meeting's place and its indexes' lists; (None, None) when it isn't listed."""
+        listing = self.database.listing
+        if not meeting.restricted and meeting.id is not None:
+            lists = await listing.archive_lists(
+                meeting.series_name, meeting.room.network, meeting.room.room, reader=reader
+            )
+            for row in lists.team:
+                if row.id == meeting.id:
+                    return self._place_in(row, lists.team), lists
+        # Not in the list the meeting itself points to: as the database has it (restricted there
+        # too, most likely; else listed under another team).
+        assert meeting.id is not None
+        listed = await self.listed(meeting.id)
+        if listed is None:
+            return None, None
+        summary = listed.summary
+        lists = await listing.archive_lists(summary.team, summary.network, summary.room, reader=reader)
+        return self._place_in(summary, lists.team) or listed, lists
+
+    def _still_holds(
+        self, summary: MeetingSummary, entry: CutPages, lists: ArchiveLists | None, team: TeamSnapshot
+    ) -> CutPages | None:
+        """`entry` when what its pages were made from is what the database holds now (another
+        process, an edit or a team change since shows there); else None, and it is dropped."""
+        stored = None if lists is None else lists.stored.get(summary.id)
+        links = self.publisher.links(self.basename(summary))
+        now = (
+            MadeFrom(stored, team_key(team), links, tuple(self.settings.command_prefixes)) if stored else None
+        )
+        if now != entry.made_from:
+            self.pages.drop(summary.id)
+            return None
+        return entry
+
+    async def apply(self, prepared: Prepared, meeting: Meeting | None = None) -> None:
+        """The rest of the archive after a listed meeting's own pages (rendered with
+        `prepared.listed`'s navigation) were published: pages_after(), written."""
+        await self._write_batch(await self.pages_after(prepared, meeting))
+
+    async def pages_after(self, prepared: Prepared, meeting: Meeting | None = None) -> PageBatch:
+        """What a listed meeting's publish changes in the archive besides its own pages: its
+        neighbours' pages and the indexes it appears in, from what prepare() read, to publish
+        after the meeting's own pages (nothing when it isn't listed). `meeting`: that meeting,
+        as just rebuilt."""
+        listed, lists = prepared.listed, prepared.lists
+        batch: PageBatch = []
+        if listed is None or lists is None:
+            return batch  # not listed: nothing public changes
+        summary = listed.summary
+        for one, cut in prepared.neighbours:
+            # Its own neighbours are beside it in the team's list just read: not looked up.
+            place = self._place_in(one, lists.team) or await self._placed(one, None)
+            await self._meeting_pages(one, meeting, place, cut, into=batch)
+        await self.write_team_indexes(
+            summary.team, years={self.year(summary.started_at)}, into=batch, everything=lists.team
+        )
+        await self.write_room_index(summary.network, summary.room, into=batch, rows=lists.room)
+        # The neighbours' pages first, then the indexes, as when each was written on its own.
+        await self.write_top_index(into=batch, lists=(lists.teams, lists.rooms, lists.recent))
+        return batch
+
     async def meeting_published(
         self, meeting_id: int, meeting: Meeting | None = None, *, listed: Listed | None = None
     ) -> None:
-        """Bring the archive up to date after `meeting_id` was published (ended or regenerated);
-        `meeting`, when given, is that meeting as just rebuilt (not rebuilt again). `listed`, when
-        given, is what `listed()` said before the caller published the meeting's pages with its
-        navigation (render_archived): only its neighbours' pages and the indexes are left."""
-        # One update at a time: each reads what its pages show, then writes them; two meetings
-        # ending together could otherwise have the later reader's pages (which show both)
-        # overwritten by the earlier reader's (which lack the other one).
+        """refresh(), holding updating()."""
         async with self._updating:
-            if listed is None:
-                listed = await self.listed(meeting_id)
-                if listed is None:
-                    return  # still open, restricted or gone: nothing public changes
-                await self.write_meeting_pages(listed.summary, meeting, listed=listed)
-            summary = listed.summary
-            neighbours = [one for one in (listed.previous, listed.following) if one is not None]
-            # Every list the indexes show, in one session (it was twelve statements in five), and
-            # whether the neighbours' cached pages still hold: independent reads.
-            lists, cuts = await together(
-                self.database.listing.archive_lists(summary.team, summary.network, summary.room),
-                self._cached_pages_of(neighbours),
-                at_once=self._at_once,
-            )
-            batch: PageBatch = []
-            for one, cut in zip(neighbours, cuts, strict=True):
-                # Its own neighbours are beside it in the team's list just read: not looked up.
-                place = self._place_in(one, lists.team) or await self._placed(one, None)
-                await self._meeting_pages(one, meeting, place, cut, into=batch)
-            await self.write_team_indexes(
-                summary.team, years={self.year(summary.started_at)}, into=batch, everything=lists.team
-            )
-            await self.write_room_index(summary.network, summary.room, into=batch, rows=lists.room)
-            await self.write_top_index(into=batch, lists=(lists.teams, lists.rooms, lists.recent))
-            # The neighbours' pages first, then the indexes, as when each was written on its own;
-            # one trip to the writing threads for all.
-            await self._write_batch(batch)
+            await self.refresh(meeting_id, meeting, listed=listed)
 
-    async def _cached_pages_of(self, summaries: Sequence[MeetingSummary]) -> list[CutPages | None]:
-        # One after the other: each takes up to three connections (its snapshot's reads).
-        return [
-            await self._cached_pages(one.id, self.publisher.links(self.basename(one))) for one in summaries
-        ]
+    async def refresh(
+        self, meeting_id: int, meeting: Meeting | None = None, *, listed: Listed | None = None
+    ) -> None:
+        """Bring the archive up to date after `meeting_id` was published (ended or regenerated)
+        without prepare(); the caller holds updating(). `meeting`, when given, is that meeting as
+        just rebuilt (not rebuilt again). `listed`, when given, is what `listed()` said before the
+        caller published the meeting's pages with its navigation (render_archived): only its
+        neighbours' pages and the indexes are left."""
+        if listed is None:
+            listed = await self.listed(meeting_id)
+            if listed is None:
+                return  # still open, restricted or gone: nothing public changes
+            await self.write_meeting_pages(listed.summary, meeting, listed=listed)
+        summary = listed.summary
+        neighbours = [one for one in (listed.previous, listed.following) if one is not None]
+        listing = self.database.listing
+        async with listing.reader() as reader:
+            lists = await listing.archive_lists(summary.team, summary.network, summary.room, reader=reader)
+            cuts = [await self._cached_pages(one, lists, reader) for one in neighbours]
+        await self.apply(Prepared(None, listed, lists, tuple(zip(neighbours, cuts, strict=True))), meeting)
 
     def _place_in(self, summary: MeetingSummary, team: Sequence[MeetingSummary]) -> Listed | None:
         """`summary`'s place among its team's public meetings, newest first (archive_lists), as
@@ -645,14 +746,10 @@ class StaticArchive:
     ) -> None:
         """The minutes and log pages again, with previous/next links and OpenGraph tags;
         published now, or added to `into` for the caller to publish with others."""
+        place = await self._placed(summary, listed)
+        cut = None
         if meeting is None or meeting.id != summary.id:
-            links = self.publisher.links(self.basename(summary))
-            # Its neighbours and the check of its cached pages are independent reads.
-            place, cut = await together(
-                self._placed(summary, listed), self._cached_pages(summary.id, links), at_once=self._at_once
-            )
-        else:
-            place, cut = await self._placed(summary, listed), None
+            cut = await self._cached_pages(summary, None, None)
         await self._meeting_pages(summary, meeting, place, cut, into=into)
 
     async def _meeting_pages(
@@ -678,7 +775,7 @@ class StaticArchive:
             meeting = await load_meeting(self.database, self.engine, summary.id)
             if meeting is None:
                 return
-        team = await team_snapshot(self.database.teams, meeting, at_once=self._at_once)
+        team = await team_snapshot(self.database.teams, meeting)
         # A long meeting's view and log take a while: off the event loop, so rooms keep going.
         pages = await asyncio.to_thread(
             self.render_meeting, meeting, links, place.nav, team=team, extensions=(".html", ".log.html")
@@ -692,26 +789,20 @@ class StaticArchive:
         previous, following = await self.database.listing.neighbours(summary.id)
         return Listed(summary, previous, following, self._nav(summary, previous, following))
 
-    async def _cached_pages(self, meeting_id: int, links: MeetingLinks) -> CutPages | None:
+    async def _cached_pages(
+        self, summary: MeetingSummary, lists: ArchiveLists | None, reader: Reader | None
+    ) -> CutPages | None:
         """The cut pages of the meeting's last rendering, when what they were made from is
-        still what the database holds (another process, an edit or a team change since shows
-        there); None otherwise."""
-        if meeting_id not in self.pages:
-            return None  # nothing to check: spare the queries
-        entry = self.pages.get(meeting_id)
+        still what the database holds (see _still_holds); None otherwise. `lists`: what the
+        caller read already, which says what stored() would."""
+        entry = self.pages.get(summary.id)
         if entry is None:
-            return None
-        # Not at once with the snapshot's three reads: the caller runs another read meanwhile,
-        # and all of them together would take most of a pool's five connections.
-        stored = await self.database.listing.stored(meeting_id)
-        if stored is None:
-            return None
-        team = await entry.snapshot.run(self.database.teams, at_once=self._at_once)
-        now = MadeFrom(stored, team_key(team), links, tuple(self.settings.command_prefixes))
-        if now != entry.made_from:
-            self.pages.drop(meeting_id)
-            return None
-        return entry
+            return None  # nothing to check: spare the queries
+        if lists is None or summary.id not in lists.stored:
+            stored = await self.database.listing.stored(summary.id)
+            lists = ArchiveLists((), (), (), [], [], {summary.id: stored} if stored else {})
+        (team,) = await self.database.teams.snapshots([entry.snapshot], reader=reader)
+        return self._still_holds(summary, entry, lists, team)
 
     def _remember(
         self,
@@ -803,7 +894,7 @@ class StaticArchive:
                 Section("All meetings", self._rows(here, everything), id="meetings"),
             ),
         )
-        await self._write(index, render_page(page, templates_dir=self.settings.templates_dir), into)
+        await self._write(index, page, into)
         for year in sorted(years):
             rows = by_year.get(year, [])
             year_page = self.year_index(team, year)
@@ -823,7 +914,7 @@ class StaticArchive:
                 ),
                 sections=(Section(str(year), self._rows(year_dir, rows), id="meetings"),),
             )
-            await self._write(year_page, render_page(page, templates_dir=self.settings.templates_dir), into)
+            await self._write(year_page, page, into)
         if everything:
             await self._write_latest(team, everything[0], into)
 
@@ -842,7 +933,7 @@ class StaticArchive:
                 "link": Link("Open its minutes", target),
             },
         )
-        await self._write(here / "latest", render_page(page, templates_dir=self.settings.templates_dir), into)
+        await self._write(here / "latest", page, into)
 
     async def write_room_index(
         self,
@@ -864,7 +955,7 @@ class StaticArchive:
             nav=(Link("All meetings", href(here, PurePosixPath("index.html"))), Link(room, None)),
             sections=(Section("Meetings", self._rows(here, rows), id="meetings"),),
         )
-        await self._write(page_path, render_page(page, templates_dir=self.settings.templates_dir), into)
+        await self._write(page_path, page, into)
 
     async def write_top_index(
         self,
@@ -915,6 +1006,4 @@ class StaticArchive:
                 ),
             ),
         )
-        await self._write(
-            PurePosixPath("index"), render_page(page, templates_dir=self.settings.templates_dir), into
-        )
+        await self._write(PurePosixPath("index"), page, into)

@@ -7,6 +7,7 @@ import concurrent.futures
 import contextlib
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -96,37 +97,48 @@ class Publisher:
         # Check every name before writing any, so a bad one doesn't leave half a set behind.
         root = self.directory.resolve()
         paths = [[self._target(basename, extension, root) for extension in files] for basename, files in sets]
-        jobs = [
-            (path, content)
+        encoded = [
+            (path, content.encode("utf-8"))
             for (_basename, files), set_paths in zip(sets, paths, strict=True)
             for content, path in zip(files.values(), set_paths, strict=True)
         ]
+        # A file that holds its content already (an index or a neighbour's page a publish left
+        # as it was, a meeting published again unchanged) is left alone: writing, syncing and
+        # renaming it again would only cost time and change its mtime. Looked at here, not in
+        # the writer threads: a trip there for each costs more than the look.
+        jobs = [(path, content) for path, content in encoded if not _holds(path, content, mode)]
         # Every file is complete and synced before the first rename, so readers see the new set
         # appear together, and a failure while writing leaves every old file in place.
         pending: list[tuple[str, Path]] = []
+        renamed: list[Path] = []
         try:
             if len(jobs) == 1:
                 path, content = jobs[0]
                 pending.append((self._write_temporary(root, path, content, mode), path))
-            else:
+            elif jobs:
                 pending.extend(self._write_temporaries(root, jobs, mode))
             while pending:
                 temp, path = pending[0]
                 # rename() replaces a symlink at the destination rather than writing through it.
                 os.replace(temp, path)
+                renamed.append(path)
                 pending.pop(0)
         except BaseException:
             for temp, _path in pending:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(temp)
             raise
-        for directory in dict.fromkeys(path.parent for set_paths in paths for path in set_paths):
-            _fsync_directory(directory)
+        finally:
+            # The renames made, durable even when a later one failed (a publish that follows may
+            # find those files as they should be and leave them). Only where something was
+            # renamed: a directory whose files were all left as they were has nothing new.
+            for directory in dict.fromkeys(path.parent for path in renamed):
+                _fsync_directory(directory)
         return paths
 
     @classmethod
     def _write_temporaries(
-        cls, root: Path, jobs: list[tuple[Path, str]], mode: int
+        cls, root: Path, jobs: list[tuple[Path, bytes]], mode: int
     ) -> list[tuple[str, Path]]:
         """Each `(path, content)` in a synced temporary file, written in the writer threads at
         once: fsyncs in flight together on one file system share the journal's commits. Every
@@ -150,7 +162,7 @@ class Publisher:
         return written
 
     @staticmethod
-    def _write_temporary(root: Path, path: Path, content: str, mode: int) -> str:
+    def _write_temporary(root: Path, path: Path, content: bytes, mode: int) -> str:
         """`content` in a synced temporary file beside `path`; its name."""
         path.parent.mkdir(parents=True, exist_ok=True)
         # Re-check after mkdir: a directory swapped for a symlink in between would show here.
@@ -158,7 +170,7 @@ class Publisher:
             raise UnsafePathError(f"{path.parent} resolves outside the publish directory")
         fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            with os.fdopen(fd, "wb") as handle:
                 # mkstemp creates 0600; set the wanted mode explicitly so the umask can't change it.
                 os.fchmod(handle.fileno(), mode)
                 handle.write(content)
@@ -169,6 +181,22 @@ class Publisher:
                 os.unlink(temp)
             raise
         return temp
+
+
+def _holds(path: Path, content: bytes, mode: int) -> bool:
+    """Whether `path` is a regular file (not a symlink) with exactly `content` and `mode`.
+    Every file there was synced before it was renamed into place (by this or an earlier
+    publish), so one that holds the content already is as durable as a new copy would be."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False  # not there, or a symlink (ELOOP): written, so the rename replaces it
+    with os.fdopen(fd, "rb") as handle:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode) or stat.S_IMODE(status.st_mode) != mode:
+            return False
+        # Sizes first: a changed page rarely keeps its length, and then nothing is read.
+        return status.st_size == len(content) and handle.read(len(content) + 1) == content
 
 
 # The threads every Publisher writes files in (started on first use, as needed). Four: on the

@@ -9,19 +9,30 @@ rooms found by normalising the (few) distinct unnamed rooms in Python.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import ColumnElement, Row, and_, bindparam, false, func, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from meetbot.domain.model import normalize_name
 from meetbot.storage.meetings import translate_outages
 from meetbot.storage.tables import ItemRow, LineRow, MeetingRow
 
 T = TypeVar("T")
+
+# One connection for several reads of one task (a publish), handed back to the stores' methods
+# that take a `reader`: their statements then share it (one checkout, one transaction), where
+# each would otherwise take a connection of its own. Callers only pass it on.
+Reader = AsyncConnection
+# Where a statement may run: an ORM session or a connection (both execute Core statements).
+_Executor = AsyncSession | AsyncConnection
+_MEETINGS = MeetingRow.__table__
+# (name, network, room, public meetings, the last one's start): see ListingStore._groups.
+_Group = tuple[str | None, str, str, int, datetime]
 
 
 def series_name(name: str | None, room: str) -> str:
@@ -85,6 +96,8 @@ class ArchiveLists:
     recent: tuple[MeetingSummary, ...]
     teams: list[TeamSummary]
     rooms: list[tuple[str, str, int]]
+    # What stored() says of every meeting in the three lists, from the same reads.
+    stored: Mapping[int, StoredMeeting] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +110,8 @@ class Page(Generic[T]):
     limit: int
 
 
-def _summary(row: MeetingRow, lines: int = 0) -> MeetingSummary:
+def _summary(row: MeetingRow | Row[Any], lines: int = 0) -> MeetingSummary:
+    """From an ORM row or a Core row of the table (same attribute names)."""
     return MeetingSummary(
         id=row.id,
         team=series_name(row.name, row.room),
@@ -116,6 +130,44 @@ def _summary(row: MeetingRow, lines: int = 0) -> MeetingSummary:
 PUBLIC = and_(MeetingRow.ended_at.is_not(None), MeetingRow.restricted.is_(False))
 
 
+# Built once, the statements every publish runs (see archive_lists): building one took as long
+# as SQLite took to run it.
+_OF_MEETING = LineRow.meeting_id == MeetingRow.id
+# Public meetings, newest first, each with its lines and last line number (what stored() says).
+_LISTED = (
+    select(
+        _MEETINGS,
+        select(func.count()).where(_OF_MEETING).scalar_subquery().label("line_count"),
+        select(func.max(LineRow.seq)).where(_OF_MEETING).scalar_subquery().label("last_seq"),
+    )
+    .where(PUBLIC)
+    .order_by(MeetingRow.started_at.desc(), MeetingRow.id.desc())
+)
+_IN_ROOM = and_(MeetingRow.network == bindparam("network"), MeetingRow.room == bindparam("room"))
+# The team's meetings (by name; and the unnamed ones in its rooms, where it has any) and the room's.
+_OF_TEAM_OR_ROOM = {
+    False: _LISTED.where(or_(MeetingRow.name == bindparam("team"), _IN_ROOM)),
+    True: _LISTED.where(
+        or_(
+            MeetingRow.name == bindparam("team"),
+            and_(
+                MeetingRow.name.is_(None),
+                tuple_(MeetingRow.network, MeetingRow.room).in_(bindparam("unnamed", expanding=True)),
+            ),
+            _IN_ROOM,
+        )
+    ),
+}
+_GROUPS = (
+    select(
+        MeetingRow.name, MeetingRow.network, MeetingRow.room, func.count(), func.max(MeetingRow.started_at)
+    )
+    .where(PUBLIC)
+    .group_by(MeetingRow.network, MeetingRow.room, MeetingRow.name)
+    .order_by(MeetingRow.network, MeetingRow.room)
+)
+
+
 class ListingStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -124,7 +176,20 @@ class ListingStore:
     def _session(self) -> AsyncSession:
         return self._sessions()
 
-    async def team_clause(self, session: AsyncSession, team: str) -> ColumnElement[bool]:
+    @contextlib.asynccontextmanager
+    async def reader(self) -> AsyncIterator[Reader]:
+        """A connection for several reads in turn (see Reader), returned when the block ends."""
+        connection = await self._connect()
+        try:
+            yield connection
+        finally:
+            await connection.close()
+
+    @translate_outages
+    async def _connect(self) -> AsyncConnection:
+        return await self._engine.connect().start()
+
+    async def team_clause(self, session: _Executor, team: str) -> ColumnElement[bool]:
         """Rows whose series name is `team` (see the module docstring)."""
         unnamed = await session.execute(
             select(MeetingRow.network, MeetingRow.room).where(MeetingRow.name.is_(None)).distinct()
@@ -279,67 +344,78 @@ class ListingStore:
         return (_summary(before) if before else None, _summary(after) if after else None)
 
     @translate_outages
-    async def archive_lists(self, team: str, network: str, room: str, *, recent: int = 20) -> ArchiveLists:
+    async def archive_lists(
+        self, team: str, network: str, room: str, *, recent: int = 20, reader: Reader | None = None
+    ) -> ArchiveLists:
         """What the indexes a published meeting appears in list, as meetings(team=...),
         meetings(network=..., room=...), meetings(limit=recent), teams() and rooms() give it,
-        in one session and with one count of lines."""
-        async with self._session() as session:
-            listed = (
-                select(MeetingRow).where(PUBLIC).order_by(MeetingRow.started_at.desc(), MeetingRow.id.desc())
-            )
-            by_team = list(await session.scalars(listed.where(await self.team_clause(session, team))))
-            by_room = list(
-                await session.scalars(listed.where(MeetingRow.network == network, MeetingRow.room == room))
-            )
-            newest = list(await session.scalars(listed.limit(recent)))
-            ids = sorted({row.id for row in [*by_team, *by_room, *newest]})
-            counts = await self._line_counts(session, ids)
-            return ArchiveLists(
-                team=tuple(_summary(row, counts.get(row.id, 0)) for row in by_team),
-                room=tuple(_summary(row, counts.get(row.id, 0)) for row in by_room),
-                recent=tuple(_summary(row, counts.get(row.id, 0)) for row in newest),
-                teams=await self._teams(session),
-                rooms=await self._rooms(session),
-            )
+        in one connection (`reader`, or one of its own) and with one count of lines."""
+        if reader is not None:
+            return await self._archive_lists(reader, team, network, room, recent)
+        async with self._engine.connect() as connection:
+            return await self._archive_lists(connection, team, network, room, recent)
+
+    async def _archive_lists(
+        self, connection: AsyncConnection, team: str, network: str, room: str, recent: int
+    ) -> ArchiveLists:
+        # Core rows, not ORM objects: read at every publish. Three statements (each a few trips
+        # to SQLite's thread): the public meetings counted per room and name, which give teams(),
+        # rooms() and the team's unnamed rooms; the team's and the room's meetings together; the
+        # newest; the last two with each meeting's lines.
+        groups = await self._groups(connection)
+        # team_clause() from public meetings alone: the statement it goes into takes no others.
+        unnamed = {
+            (n, r) for name, n, r, _count, _last in groups if name is None and series_name(None, r) == team
+        }
+
+        def of_team(row: Row[Any]) -> bool:
+            return row.name == team or (row.name is None and (row.network, row.room) in unnamed)
+
+        parameters = {"team": team, "network": network, "room": room, "unnamed": sorted(unnamed)}
+        both = list(await connection.execute(_OF_TEAM_OR_ROOM[bool(unnamed)], parameters))
+        newest = list(await connection.execute(_LISTED.limit(recent)))
+        rows = {row.id: row for row in [*both, *newest]}
+
+        def summaries(found: Iterable[Row[Any]]) -> tuple[MeetingSummary, ...]:
+            return tuple(_summary(row, row.line_count) for row in found)
+
+        return ArchiveLists(
+            team=summaries(row for row in both if of_team(row)),
+            room=summaries(row for row in both if row.network == network and row.room == room),
+            recent=summaries(newest),
+            teams=_teams_of(groups),
+            rooms=_rooms_of(groups),
+            stored={
+                meeting_id: StoredMeeting(
+                    row.network,
+                    row.room,
+                    row.started_at,
+                    row.owner_key,
+                    row.owner_nick,
+                    row.line_count,
+                    row.last_seq,
+                )
+                for meeting_id, row in rows.items()
+            },
+        )
+
+    @staticmethod
+    async def _groups(session: _Executor) -> list[_Group]:
+        """(name, network, room, meetings, last start) of public meetings, by network and room."""
+        result = await session.execute(_GROUPS)
+        return [(name, network, room, count, last) for name, network, room, count, last in result]
 
     @translate_outages
     async def teams(self) -> list[TeamSummary]:
         """Every team with public meetings, most recently active first."""
         async with self._session() as session:
-            return await self._teams(session)
-
-    @staticmethod
-    async def _teams(session: AsyncSession) -> list[TeamSummary]:
-        result = await session.execute(
-            select(MeetingRow.name, MeetingRow.room, func.count(), func.max(MeetingRow.started_at))
-            .where(PUBLIC)
-            .group_by(MeetingRow.name, MeetingRow.room)
-        )
-        merged: dict[str, tuple[int, datetime]] = {}
-        for name, room, count, last in result:
-            team = series_name(name, room)
-            # max() keeps the column's type, so `last` is an aware UTC datetime already.
-            last_at: datetime = last
-            seen = merged.get(team)
-            merged[team] = (count, last_at) if seen is None else (seen[0] + count, max(seen[1], last_at))
-        teams = [TeamSummary(team, count, last) for team, (count, last) in merged.items()]
-        return sorted(teams, key=lambda t: (t.last_started_at, t.team), reverse=True)
+            return _teams_of(await self._groups(session))
 
     @translate_outages
     async def rooms(self) -> list[tuple[str, str, int]]:
         """(network, room, public meetings) for every room, sorted by name."""
         async with self._session() as session:
-            return await self._rooms(session)
-
-    @staticmethod
-    async def _rooms(session: AsyncSession) -> list[tuple[str, str, int]]:
-        result = await session.execute(
-            select(MeetingRow.network, MeetingRow.room, func.count())
-            .where(PUBLIC)
-            .group_by(MeetingRow.network, MeetingRow.room)
-            .order_by(MeetingRow.network, MeetingRow.room)
-        )
-        return [(network, room, count) for network, room, count in result]
+            return _rooms_of(await self._groups(session))
 
     @translate_outages
     async def attended(self, sender_key: str, *, limit: int = 200) -> list[MeetingSummary]:
@@ -415,3 +491,25 @@ class ListingStore:
                 for item, meeting in result
             )
             return Page(rows, total, offset, limit)
+
+
+def _teams_of(groups: Iterable[_Group]) -> list[TeamSummary]:
+    """teams() from ListingStore._groups()."""
+    merged: dict[str, tuple[int, datetime]] = {}
+    for name, _network, room, count, last in groups:
+        team = series_name(name, room)
+        # max() keeps the column's type, so `last` is an aware UTC datetime already.
+        seen = merged.get(team)
+        merged[team] = (count, last) if seen is None else (seen[0] + count, max(seen[1], last))
+    teams = [TeamSummary(team, count, last) for team, (count, last) in merged.items()]
+    return sorted(teams, key=lambda t: (t.last_started_at, t.team), reverse=True)
+
+
+def _rooms_of(
+    groups: Iterable[_Group],
+) -> list[tuple[str, str, int]]:
+    """rooms() from ListingStore._groups(): in the database's order of rooms, which sorts them."""
+    merged: dict[tuple[str, str], int] = {}
+    for _name, network, room, count, _last in groups:
+        merged[network, room] = merged.get((network, room), 0) + count
+    return [(network, room, count) for (network, room), count in merged.items()]

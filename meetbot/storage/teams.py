@@ -6,13 +6,15 @@ Implements `meetbot.domain.team.TeamRepository`; returns domain objects, never r
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, or_, select, update
+from sqlalchemy import Row, Select, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from meetbot.domain.model import Meeting
 from meetbot.domain.team import (
     ActionEvent,
     ActionItem,
@@ -21,6 +23,7 @@ from meetbot.domain.team import (
     AgendaStatus,
     NewAction,
     Owner,
+    TeamSnapshot,
 )
 from meetbot.storage.meetings import translate_outages
 from meetbot.storage.tables import (
@@ -34,9 +37,69 @@ from meetbot.storage.tables import (
 
 _ACTIONS = ActionRow.__table__
 
+# Built once, the statements every publish runs: building one took as long as SQLite took to
+# run it.
+_OWNERS_OF = (
+    select(ActionOwnerRow.action_id, ActionOwnerRow.owner_key, ActionOwnerRow.nick)
+    .where(ActionOwnerRow.action_id.in_(bindparam("ids", expanding=True)))
+    .order_by(ActionOwnerRow.nick)
+)
+_OWNERS = ActionOwnerRow.__table__
+# Action rows, each once per owner (once with NULLs for none), the owners in the order of their nicks.
+_WITH_OWNERS = (
+    select(_ACTIONS, _OWNERS.c.owner_key, _OWNERS.c.nick.label("owner_nick"))
+    .outerjoin(_OWNERS, _OWNERS.c.action_id == _ACTIONS.c.id)
+    .order_by(_ACTIONS.c.id, _OWNERS.c.nick)
+)
+_HISTORY_OF = (
+    select(
+        ActionEventRow.action_id,
+        ActionEventRow.at,
+        ActionEventRow.actor_nick,
+        ActionEventRow.change,
+        ActionEventRow.detail,
+        ActionEventRow.meeting_id,
+    )
+    .where(ActionEventRow.action_id.in_(bindparam("ids", expanding=True)))
+    .order_by(ActionEventRow.at, ActionEventRow.id)
+)
+
+
+def _agenda_for_minutes_query(ended: bool) -> Select[Any]:
+    """TeamStore.agenda_for_minutes()'s statement: parameters team, meeting_id (and ended_at)."""
+    # Open as of the meeting's end: open now, or closed only after the meeting ended.
+    still_open = AgendaRow.status == AgendaStatus.OPEN
+    query = select(AgendaRow.__table__).where(AgendaRow.team == bindparam("team"))
+    if ended:
+        still_open = or_(still_open, AgendaRow.changed_at > bindparam("ended_at"))
+        query = query.where(AgendaRow.added_at <= bindparam("ended_at"))
+    return query.where(or_(AgendaRow.covered_meeting_id == bindparam("meeting_id"), still_open)).order_by(
+        AgendaRow.covered_line.is_(None), AgendaRow.covered_line, AgendaRow.position
+    )
+
+
+# By whether the meeting has ended.
+_AGENDA_FOR_MINUTES = {ended: _agenda_for_minutes_query(ended) for ended in (False, True)}
+
 
 class UnknownItemError(LookupError):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotQuery:
+    """What a meeting's team snapshot (TeamStore.snapshots) is looked up by."""
+
+    team: str
+    meeting_id: int
+    started_at: datetime
+    ended_at: datetime | None
+
+    @classmethod
+    def of(cls, meeting: Meeting) -> SnapshotQuery | None:
+        if meeting.id is None:
+            return None
+        return cls(meeting.series_name, meeting.id, meeting.started_at, meeting.ended_at)
 
 
 def _agenda(row: AgendaRow | Row[Any], position: int) -> AgendaItem:
@@ -151,52 +214,96 @@ class TeamStore:
         self, team: str, meeting_id: int, ended_at: datetime | None
     ) -> Sequence[AgendaItem]:
         """What this meeting covered, then what it left open (as of its end), in agenda order."""
-        # Open as of the meeting's end: open now, or closed only after the meeting ended.
-        still_open = AgendaRow.status == AgendaStatus.OPEN
-        query = select(AgendaRow.__table__).where(AgendaRow.team == team)
-        if ended_at is not None:
-            still_open = or_(still_open, AgendaRow.changed_at > ended_at)
-            query = query.where(AgendaRow.added_at <= ended_at)
         async with self._engine.connect() as connection:  # Core rows: read at every publish
-            rows = await connection.execute(
-                query.where(or_(AgendaRow.covered_meeting_id == meeting_id, still_open)).order_by(
-                    AgendaRow.covered_line.is_(None), AgendaRow.covered_line, AgendaRow.position
-                )
+            return await self._agenda_for_minutes(connection, team, meeting_id, ended_at)
+
+    @staticmethod
+    async def _agenda_for_minutes(
+        connection: AsyncConnection, team: str, meeting_id: int, ended_at: datetime | None
+    ) -> list[AgendaItem]:
+        parameters: dict[str, object] = {"team": team, "meeting_id": meeting_id}
+        if ended_at is not None:
+            parameters["ended_at"] = ended_at
+        items = list(await connection.execute(_AGENDA_FOR_MINUTES[ended_at is not None], parameters))
+        covered = [row for row in items if row.covered_meeting_id == meeting_id]
+        left = [row for row in items if row.covered_meeting_id != meeting_id]
+        return [_agenda(row, n) for n, row in enumerate([*covered, *left], 1)]
+
+    @translate_outages
+    async def snapshots(
+        self, queries: Sequence[SnapshotQuery], *, reader: AsyncConnection | None = None
+    ) -> list[TeamSnapshot]:
+        """Each query's agenda_for_minutes(), previous_actions() and actions_of_meeting(), in
+        one connection (`reader`, or one of its own): the actions of all of them in one read
+        (with their owners and histories in one each) rather than three connections and up to
+        seven statements a meeting."""
+        if reader is not None:
+            return await self._snapshots(reader, queries)
+        async with self._engine.connect() as connection:
+            return await self._snapshots(connection, queries)
+
+    async def _snapshots(
+        self, connection: AsyncConnection, queries: Sequence[SnapshotQuery]
+    ) -> list[TeamSnapshot]:
+        if not queries:
+            return []
+        agendas = [
+            await self._agenda_for_minutes(connection, q.team, q.meeting_id, q.ended_at) for q in queries
+        ]
+        # previous_actions()'s rows of every query, and actions_of_meeting()'s.
+        wanted = or_(
+            *(and_(_ACTIONS.c.team == q.team, _ACTIONS.c.created_at < q.started_at) for q in queries),
+            _ACTIONS.c.meeting_id.in_(sorted({q.meeting_id for q in queries})),
+        )
+        # With their owners joined in: one statement less (each a few trips to SQLite's thread).
+        rows: dict[int, Row[Any]] = {}
+        owners: dict[int, list[Owner]] = {}
+        for row in await connection.execute(_WITH_OWNERS.where(wanted)):
+            rows.setdefault(row.id, row)
+            if row.owner_key is not None:
+                owners.setdefault(row.id, []).append(Owner(row.owner_key, row.owner_nick))
+        actions = await self._actions(connection, list(rows.values()), owners)
+        # Then each query's share, as its own statements would have selected and ordered them
+        # (aware UTC datetimes compare in Python as their stored values do in SQL).
+        return [
+            TeamSnapshot(
+                agenda=agenda,
+                previous_actions=[
+                    action
+                    for action in actions
+                    if action.team == q.team
+                    and action.created_at < q.started_at
+                    and action.status_at(q.started_at) is ActionStatus.OPEN
+                ],
+                meeting_actions=sorted(
+                    (action for action in actions if action.meeting_id == q.meeting_id),
+                    key=lambda action: action.line_seq,
+                ),
             )
-            items = list(rows)
-            covered = [row for row in items if row.covered_meeting_id == meeting_id]
-            left = [row for row in items if row.covered_meeting_id != meeting_id]
-            return [_agenda(row, n) for n, row in enumerate([*covered, *left], 1)]
+            for q, agenda in zip(queries, agendas, strict=True)
+        ]
 
     # -- action items ---------------------------------------------------------------------
 
     async def _actions(
-        self, executor: AsyncSession | AsyncConnection, rows: Sequence[ActionRow | Row[Any]]
+        self,
+        executor: AsyncSession | AsyncConnection,
+        rows: Sequence[ActionRow | Row[Any]],
+        owners: dict[int, list[Owner]] | None = None,
     ) -> list[ActionItem]:
-        """`rows`: ORM rows or Core rows of the table (same attribute names)."""
+        """`rows`: ORM rows or Core rows of the table (same attribute names); `owners`, when the
+        caller read them already, each action's in the order of their nicks."""
         ids = [row.id for row in rows]
         if not ids:
             return []
-        owners: dict[int, list[Owner]] = {}
-        # Columns, not ORM objects: these run for every set of minutes published.
-        for action_id, owner_key, nick in await executor.execute(
-            select(ActionOwnerRow.action_id, ActionOwnerRow.owner_key, ActionOwnerRow.nick)
-            .where(ActionOwnerRow.action_id.in_(ids))
-            .order_by(ActionOwnerRow.nick)
-        ):
-            owners.setdefault(action_id, []).append(Owner(owner_key, nick))
+        if owners is None:
+            owners = {}
+            # Columns, not ORM objects: these run for every set of minutes published.
+            for action_id, owner_key, nick in await executor.execute(_OWNERS_OF, {"ids": ids}):
+                owners.setdefault(action_id, []).append(Owner(owner_key, nick))
         history: dict[int, list[ActionEvent]] = {}
         for action_id, at, actor_nick, change, detail, meeting_id in await executor.execute(
-            select(
-                ActionEventRow.action_id,
-                ActionEventRow.at,
-                ActionEventRow.actor_nick,
-                ActionEventRow.change,
-                ActionEventRow.detail,
-                ActionEventRow.meeting_id,
-            )
-            .where(ActionEventRow.action_id.in_(ids))
-            .order_by(ActionEventRow.at, ActionEventRow.id)
+            _HISTORY_OF, {"ids": ids}
         ):
             history.setdefault(action_id, []).append(ActionEvent(at, actor_nick, change, detail, meeting_id))
         return [
