@@ -1,6 +1,7 @@
 """Micro-benchmark of a logged line's whole path in the bot, in process: raw IRC bytes -> stored row.
 
-    .venv/bin/python bench/core_path.py [--lines 50000] [--runs 5] [--chunk 100] [--rate N] [--database URL]
+    .venv/bin/python bench/core_path.py [--lines 50000] [--runs 5] [--chunk 100] [--channels 1]
+                                        [--rate N] [--database URL]
 
 The real app (build_app: dispatcher, service, engine, group-committing storage) on a fresh
 SQLite file (or `--database`, e.g. a PostgreSQL URL for an empty database), and an IrcAdapter
@@ -56,13 +57,28 @@ def script_line(i: int) -> str:
 RUN = uuid.uuid4().hex[:8]
 
 
-def raw(i: int, text: str) -> str:
+def channel(n: int) -> str:
+    return "#chan" if n == 0 else f"#chan{n}"
+
+
+def raw(i: int, text: str, to: str = "#chan") -> str:
     at = format_server_time(START + timedelta(milliseconds=i))
-    return f"@time={at};account=alice;msgid={RUN}-{i:08x} :alice!alice@host PRIVMSG #chan :{text}\r\n"
+    return f"@time={at};account=alice;msgid={RUN}-{i:08x} :alice!alice@host PRIVMSG {to} :{text}\r\n"
 
 
-def chunks(lines: int, per_chunk: int, run: int) -> list[bytes]:
-    every = [raw(run * lines + i + 1, script_line(i)) for i in range(lines)]
+def joined(channels: int) -> str:
+    """The bot's JOIN and NAMES of the channels beyond SETUP's #chan."""
+    return "".join(
+        f":meetbot!meetbot@bot.host JOIN {channel(n)} * :meetbot\r\n"
+        f":irc.test 353 meetbot = {channel(n)} :@meetbot alice!alice@host bob!bob@host\r\n"
+        f":irc.test 366 meetbot {channel(n)} :End of /NAMES list.\r\n"
+        for n in range(1, channels)
+    )
+
+
+def chunks(lines: int, per_chunk: int, run: int, channels: int) -> list[bytes]:
+    """The lines round-robin over the channels, as bench/run's 100-channel step offers them."""
+    every = [raw(run * lines + i + 1, script_line(i), channel(i % channels)) for i in range(lines)]
     return ["".join(every[i : i + per_chunk]).encode() for i in range(0, lines, per_chunk)]
 
 
@@ -71,9 +87,9 @@ async def stored_lines(app: object) -> int:
         return int((await connection.exec_driver_sql("SELECT count(*) FROM meeting_lines")).scalar_one())
 
 
-async def run_once(
-    data: list[bytes], lines: int, database: str | None, rate: float, per_chunk: int
-) -> tuple[float, float]:
+async def run_once(data: list[bytes], opts: argparse.Namespace) -> tuple[float, float]:
+    lines, database, rate, channels = opts.lines, opts.database, opts.rate, opts.channels
+    per_chunk = opts.chunk
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         network = IrcNetwork.model_validate(
@@ -82,7 +98,7 @@ async def run_once(
                 "type": "irc",
                 "host": "127.0.0.1",
                 "nick": "meetbot",
-                "channels": ["#chan"],
+                "channels": [channel(n) for n in range(channels)],
                 "flood": {"burst": 1_000_000, "per_second": 1_000_000},
             }
         )
@@ -96,13 +112,16 @@ async def run_once(
             conn, _transport = offline_connection(adapter, loop, fast=True)
             protocol = conn.protocol_class(conn, loop)
             protocol.data_received("".join(line + "\r\n" for line in SETUP).encode())
-            protocol.data_received(raw(0, "#startmeeting bench").encode())
+            protocol.data_received(joined(channels).encode())
+            for n in range(channels):
+                protocol.data_received(raw(-1 - n, "#startmeeting bench", channel(n)).encode())
             await app.settled()
             before = await stored_lines(app)
             settle_garbage_collector()
             wall, cpu = time.perf_counter(), time.process_time()
             for n, chunk in enumerate(data):
-                protocol.data_received(chunk)
+                # From a callback, as the event loop delivers a socket's data: outside any task.
+                loop.call_soon(protocol.data_received, chunk)
                 await asyncio.sleep(0)
                 if rate:  # paced like a busy channel: small group commits, as in bench/run
                     await asyncio.sleep(max(0.0, wall + (n + 1) * per_chunk / rate - time.perf_counter()))
@@ -124,12 +143,13 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--chunk", type=int, default=100, help="lines per data_received call")
+    parser.add_argument("--channels", type=int, default=1, help="a meeting in each, lines round-robin")
     parser.add_argument("--rate", type=float, default=0, help="lines/s to offer (default: at once)")
     parser.add_argument("--database", help="SQLAlchemy URL of an empty, migrated database (default: SQLite)")
     args = parser.parse_args()
     results = [
         asyncio.run(
-            run_once(chunks(args.lines, args.chunk, run), args.lines, args.database, args.rate, args.chunk)
+            run_once(chunks(args.lines, args.chunk, run, args.channels), args)
         )
         for run in range(args.runs)
     ]

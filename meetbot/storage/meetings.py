@@ -196,12 +196,13 @@ def _insert_lines(lines: Sequence[tuple[int, Line]]) -> Callable[[Connection], N
         # binding and converting values in Python (py-spy, bench/core_path.py). The rows are
         # the same as the compiled insert's (tests/test_storage.py).
         dialect = connection.dialect
-        statement = _DRIVER_INSERTS.get(dialect.name)
+        key = (dialect.name, dialect.driver)
+        statement = _DRIVER_INSERTS.get(key)
         if statement is None:
             compiled = dialect.statement_compiler(
                 dialect, _INSERT_LINE, column_keys=list(_LINE_COLUMNS), for_executemany=True
             )
-            statement = _DRIVER_INSERTS[dialect.name] = str(compiled)
+            statement = _DRIVER_INSERTS[key] = str(compiled)
         as_text = dialect.name == "sqlite"
         rows = [_driver_row(meeting_id, line, as_text) for meeting_id, line in lines]
         connection.exec_driver_sql(statement, rows[0] if len(rows) == 1 else rows)
@@ -214,7 +215,8 @@ _LINE_COLUMNS = (
     "meeting_id", "seq", "at", "kind", "nick", "sender_key", "text",
     "is_bot", "native_id", "privileged", "edit_of", "thread", "backfilled",
 )  # fmt: skip
-_DRIVER_INSERTS: dict[str, str] = {}  # dialect name -> the insert in its driver's paramstyle
+# (dialect, driver) -> the insert in that driver's paramstyle
+_DRIVER_INSERTS: dict[tuple[str, str], str] = {}
 
 
 def _driver_row(meeting_id: int, line: Line, time_as_text: bool) -> tuple[object, ...]:
