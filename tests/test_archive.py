@@ -352,6 +352,19 @@ async def _meeting(archive: StaticArchive, summary: MeetingSummary) -> Meeting:
     return meeting
 
 
+@contextlib.asynccontextmanager
+async def _ops_of_2027(
+    database_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[Seeded, App, StaticArchive, MeetingSummary, Meeting]]:
+    """The seeded archive with 2027's meetings published, the app on it, and its #ops meeting."""
+    seeded = await seed(database_url, tmp_path)
+    await _published_2027(seeded, tmp_path)
+    async with _archive_of(seeded) as (app, archive):
+        rows = (await archive.database.listing.meetings(team="infra")).rows
+        (ops,) = [row for row in rows if row.room == "#ops"]
+        yield seeded, app, archive, ops, await _meeting(archive, ops)
+
+
 async def test_two_meetings_of_a_team_ending_at_once_both_end_up_in_its_indexes(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -438,12 +451,7 @@ async def test_if_the_archive_fails_while_the_files_are_written_the_minutes_are_
 async def test_if_the_minutes_fail_to_be_written_nothing_of_the_archive_is(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seeded = await seed(database_url, tmp_path)
-    await _published_2027(seeded, tmp_path)
-    async with _archive_of(seeded) as (app, archive):
-        rows = (await archive.database.listing.meetings(team="infra")).rows
-        (ops,) = [row for row in rows if row.room == "#ops"]
-        meeting = await _meeting(archive, ops)
+    async with _ops_of_2027(database_url, tmp_path) as (seeded, app, archive, ops, meeting):
         # Gone from the archive, as if the meeting had never been published.
         for index in ("index.html", "infra/index.html", "infra/2027/index.html", "_rooms/libera/ops.html"):
             (seeded.publish / index).unlink()
@@ -487,12 +495,7 @@ async def test_if_the_minutes_fail_to_be_written_nothing_of_the_archive_is(
 async def test_if_an_archive_page_cant_be_written_the_minutes_still_are(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    seeded = await seed(database_url, tmp_path)
-    await _published_2027(seeded, tmp_path)
-    async with _archive_of(seeded) as (app, archive):
-        rows = (await archive.database.listing.meetings(team="infra")).rows
-        (ops,) = [row for row in rows if row.room == "#ops"]
-        meeting = await _meeting(archive, ops)
+    async with _ops_of_2027(database_url, tmp_path) as (seeded, app, archive, ops, meeting):
         root = seeded.publish
         own = root / f"{archive.basename(ops)}.html"
         own.unlink()
