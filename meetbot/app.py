@@ -52,6 +52,10 @@ def _redirect_page(relative_url: str) -> str:
     )
 
 
+# Renders a meeting's files (extension -> content) with its links and team snapshot.
+_Render = Callable[[Meeting, MeetingLinks, TeamSnapshot | None], dict[str, str]]
+
+
 @dataclass
 class FileMinutesWriter:
     """Renders a meeting into every format and writes the files in MeetBot's layout."""
@@ -162,7 +166,7 @@ class FileMinutesWriter:
         self,
         meeting: Meeting,
         basename: PurePosixPath,
-        render: Callable[[Meeting, MeetingLinks, TeamSnapshot | None], dict[str, str]],
+        render: _Render,
         team: TeamSnapshot | None,
     ) -> list[PublishedFile]:
         files = await self._render(meeting, basename, render, team)
@@ -172,7 +176,7 @@ class FileMinutesWriter:
         self,
         meeting: Meeting,
         basename: PurePosixPath,
-        render: Callable[[Meeting, MeetingLinks, TeamSnapshot | None], dict[str, str]],
+        render: _Render,
         team: TeamSnapshot | None,
     ) -> dict[str, str]:
         links = links_for(basename, self.settings.publish.base_url)

@@ -353,13 +353,22 @@ async def _meeting(archive: StaticArchive, summary: MeetingSummary) -> Meeting:
 
 
 @contextlib.asynccontextmanager
-async def _ops_of_2027(
+async def _archive_of_2027(
     database_url: str, tmp_path: Path
-) -> AsyncIterator[tuple[Seeded, App, StaticArchive, MeetingSummary, Meeting]]:
-    """The seeded archive with 2027's meetings published, the app on it, and its #ops meeting."""
+) -> AsyncIterator[tuple[Seeded, App, StaticArchive]]:
+    """The seeded archive with 2027's meetings published, and the app on it with its archive."""
     seeded = await seed(database_url, tmp_path)
     await _published_2027(seeded, tmp_path)
     async with _archive_of(seeded) as (app, archive):
+        yield seeded, app, archive
+
+
+@contextlib.asynccontextmanager
+async def _ops_of_2027(
+    database_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[Seeded, App, StaticArchive, MeetingSummary, Meeting]]:
+    """_archive_of_2027, and its #ops meeting."""
+    async with _archive_of_2027(database_url, tmp_path) as (seeded, app, archive):
         rows = (await archive.database.listing.meetings(team="infra")).rows
         (ops,) = [row for row in rows if row.room == "#ops"]
         yield seeded, app, archive, ops, await _meeting(archive, ops)
@@ -368,9 +377,7 @@ async def _ops_of_2027(
 async def test_two_meetings_of_a_team_ending_at_once_both_end_up_in_its_indexes(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seeded = await seed(database_url, tmp_path)
-    await _published_2027(seeded, tmp_path)
-    async with _archive_of(seeded) as (app, archive):
+    async with _archive_of_2027(database_url, tmp_path) as (seeded, app, archive):
         rows = (await archive.database.listing.meetings(team="infra")).rows
         first, second = sorted((row for row in rows if row.started_at.year == 2027), key=lambda row: row.room)
         assert (first.room, second.room) == ("#infra", "#ops")
@@ -514,9 +521,7 @@ async def test_if_an_archive_page_cant_be_written_the_minutes_still_are(
 async def test_a_neighbours_place_in_the_teams_list_is_what_the_look_up_gives(
     database_url: str, tmp_path: Path
 ) -> None:
-    seeded = await seed(database_url, tmp_path)
-    await _published_2027(seeded, tmp_path)
-    async with _archive_of(seeded) as (_app, archive):
+    async with _archive_of_2027(database_url, tmp_path) as (_seeded, _app, archive):
         listing = archive.database.listing
         lists = await listing.archive_lists("infra", "libera", "#infra")
         assert len(lists.team) >= 4
@@ -623,9 +628,7 @@ async def _infra_meeting_of(archive: StaticArchive, team: str) -> MeetingSummary
 async def test_a_publish_reads_in_one_connection_what_the_single_look_ups_give(
     database_url: str, tmp_path: Path
 ) -> None:
-    seeded = await seed(database_url, tmp_path)
-    await _published_2027(seeded, tmp_path)
-    async with _archive_of(seeded) as (_app, archive):
+    async with _archive_of_2027(database_url, tmp_path) as (_seeded, _app, archive):
         checkouts: list[object] = []
 
         def checkout(*args: object) -> None:
@@ -663,9 +666,7 @@ async def test_a_publish_reads_in_one_connection_what_the_single_look_ups_give(
 async def test_the_snapshots_in_one_connection_are_what_the_single_reads_give(
     database_url: str, tmp_path: Path
 ) -> None:
-    seeded = await seed(database_url, tmp_path)
-    await _published_2027(seeded, tmp_path)
-    async with _archive_of(seeded) as (_app, archive):
+    async with _archive_of_2027(database_url, tmp_path) as (_seeded, _app, archive):
         teams = archive.database.teams
         rows = (await archive.database.listing.meetings(team="infra")).rows
         alice = Owner("libera:alice", "alice")
