@@ -183,7 +183,7 @@ async def measure(
         watch.coroutine("queries", writer, "_team_snapshot")
         watch.coroutine("queries", writer.archive, "listed")  # older code
         watch.coroutine("queries", writer.archive, "prepare")  # every read of a publish, in one go
-        watch.coroutine("archive", writer.archive, "meeting_published")  # older code
+        watch.coroutine("archive", writer.archive, "meeting_published")  # older code (052e597 and before)
         watch.coroutine("archive", writer.archive, "pages_after")
         samples: dict[str, list[float]] = defaultdict(list)
         try:

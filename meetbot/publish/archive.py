@@ -660,11 +660,6 @@ class StaticArchive:
             return None
         return entry
 
-    async def apply(self, prepared: Prepared, meeting: Meeting | None = None) -> None:
-        """The rest of the archive after a listed meeting's own pages (rendered with
-        `prepared.listed`'s navigation) were published: pages_after(), written."""
-        await self._write_batch(await self.pages_after(prepared, meeting))
-
     async def pages_after(self, prepared: Prepared, meeting: Meeting | None = None) -> PageBatch:
         """What a listed meeting's publish changes in the archive besides its own pages: its
         neighbours' pages and the indexes it appears in, from what prepare() read, to publish
@@ -687,33 +682,23 @@ class StaticArchive:
         await self.write_top_index(into=batch, lists=(lists.teams, lists.rooms, lists.recent))
         return batch
 
-    async def meeting_published(
-        self, meeting_id: int, meeting: Meeting | None = None, *, listed: Listed | None = None
-    ) -> None:
-        """refresh(), holding updating()."""
-        async with self._updating:
-            await self.refresh(meeting_id, meeting, listed=listed)
-
-    async def refresh(
-        self, meeting_id: int, meeting: Meeting | None = None, *, listed: Listed | None = None
-    ) -> None:
-        """Bring the archive up to date after `meeting_id` was published (ended or regenerated)
-        without prepare(); the caller holds updating(). `meeting`, when given, is that meeting as
-        just rebuilt (not rebuilt again). `listed`, when given, is what `listed()` said before the
-        caller published the meeting's pages with its navigation (render_archived): only its
-        neighbours' pages and the indexes are left."""
+    async def refresh(self, meeting_id: int, meeting: Meeting | None = None) -> None:
+        """Bring the archive up to date after `meeting_id` was published plain, without
+        prepare() (its look-up failed): its pages again, with navigation, then its neighbours'
+        and the indexes. The caller holds updating(). `meeting`, when given, is that meeting as
+        just rebuilt (not rebuilt again)."""
+        listed = await self.listed(meeting_id)
         if listed is None:
-            listed = await self.listed(meeting_id)
-            if listed is None:
-                return  # still open, restricted or gone: nothing public changes
-            await self.write_meeting_pages(listed.summary, meeting, listed=listed)
+            return  # still open, restricted or gone: nothing public changes
+        await self.write_meeting_pages(listed.summary, meeting, listed=listed)
         summary = listed.summary
         neighbours = [one for one in (listed.previous, listed.following) if one is not None]
         listing = self.database.listing
         async with listing.reader() as reader:
             lists = await listing.archive_lists(summary.team, summary.network, summary.room, reader=reader)
             cuts = [await self._cached_pages(one, lists, reader) for one in neighbours]
-        await self.apply(Prepared(None, listed, lists, tuple(zip(neighbours, cuts, strict=True))), meeting)
+        prepared = Prepared(None, listed, lists, tuple(zip(neighbours, cuts, strict=True)))
+        await self._write_batch(await self.pages_after(prepared, meeting))
 
     def _place_in(self, summary: MeetingSummary, team: Sequence[MeetingSummary]) -> Listed | None:
         """`summary`'s place among its team's public meetings, newest first (archive_lists), as

@@ -133,16 +133,14 @@ PUBLIC = and_(MeetingRow.ended_at.is_not(None), MeetingRow.restricted.is_(False)
 # Built once, the statements every publish runs (see archive_lists): building one took as long
 # as SQLite took to run it.
 _OF_MEETING = LineRow.meeting_id == MeetingRow.id
-# Public meetings, newest first, each with its lines and last line number (what stored() says).
-_LISTED = (
-    select(
-        _MEETINGS,
-        select(func.count()).where(_OF_MEETING).scalar_subquery().label("line_count"),
-        select(func.max(LineRow.seq)).where(_OF_MEETING).scalar_subquery().label("last_seq"),
-    )
-    .where(PUBLIC)
-    .order_by(MeetingRow.started_at.desc(), MeetingRow.id.desc())
+# Meeting rows, each with its lines and last line number: what stored() says of it (_stored).
+_WITH_LINES = select(
+    _MEETINGS,
+    select(func.count()).where(_OF_MEETING).scalar_subquery().label("line_count"),
+    select(func.max(LineRow.seq)).where(_OF_MEETING).scalar_subquery().label("last_seq"),
 )
+# Public meetings, newest first.
+_LISTED = _WITH_LINES.where(PUBLIC).order_by(MeetingRow.started_at.desc(), MeetingRow.id.desc())
 _IN_ROOM = and_(MeetingRow.network == bindparam("network"), MeetingRow.room == bindparam("room"))
 # The team's meetings (by name; and the unnamed ones in its rooms, where it has any) and the room's.
 _OF_TEAM_OR_ROOM = {
@@ -283,22 +281,9 @@ class ListingStore:
     @translate_outages
     async def stored(self, meeting_id: int) -> StoredMeeting | None:
         """The meeting's header and line count and last number, in one statement."""
-        of_meeting = LineRow.meeting_id == MeetingRow.id
-        query = select(
-            MeetingRow.network,
-            MeetingRow.room,
-            MeetingRow.started_at,
-            MeetingRow.owner_key,
-            MeetingRow.owner_nick,
-            select(func.count()).where(of_meeting).scalar_subquery(),
-            select(func.max(LineRow.seq)).where(of_meeting).scalar_subquery(),
-        ).where(MeetingRow.id == meeting_id)
         async with self._engine.connect() as connection:
-            row = (await connection.execute(query)).first()
-        if row is None:
-            return None
-        network, room, started_at, owner_key, owner_nick, lines, last_seq = row
-        return StoredMeeting(network, room, started_at, owner_key, owner_nick, int(lines), last_seq)
+            row = (await connection.execute(_WITH_LINES.where(MeetingRow.id == meeting_id))).first()
+        return None if row is None else _stored(row)
 
     @translate_outages
     async def neighbours(self, meeting_id: int) -> tuple[MeetingSummary | None, MeetingSummary | None]:
@@ -385,18 +370,7 @@ class ListingStore:
             recent=summaries(newest),
             teams=_teams_of(groups),
             rooms=_rooms_of(groups),
-            stored={
-                meeting_id: StoredMeeting(
-                    row.network,
-                    row.room,
-                    row.started_at,
-                    row.owner_key,
-                    row.owner_nick,
-                    row.line_count,
-                    row.last_seq,
-                )
-                for meeting_id, row in rows.items()
-            },
+            stored={meeting_id: _stored(row) for meeting_id, row in rows.items()},
         )
 
     @staticmethod
@@ -491,6 +465,14 @@ class ListingStore:
                 for item, meeting in result
             )
             return Page(rows, total, offset, limit)
+
+
+def _stored(row: Row[Any]) -> StoredMeeting:
+    """From a row of _WITH_LINES."""
+    return StoredMeeting(
+        row.network, row.room, row.started_at, row.owner_key, row.owner_nick,
+        int(row.line_count), row.last_seq,
+    )
 
 
 def _teams_of(groups: Iterable[_Group]) -> list[TeamSummary]:
