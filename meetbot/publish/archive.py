@@ -690,6 +690,8 @@ class StaticArchive:
         listed = await self.listed(meeting_id)
         if listed is None:
             return  # still open, restricted or gone: nothing public changes
+        # Written at once, not in the batch below: its navigation must not wait on the lists,
+        # whose reads may fail as the look-up just did.
         await self.write_meeting_pages(listed.summary, meeting, listed=listed)
         summary = listed.summary
         neighbours = [one for one in (listed.previous, listed.following) if one is not None]
