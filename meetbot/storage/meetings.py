@@ -167,7 +167,7 @@ class _StateWrite:
 
 
 def _write_states(connection: Connection, states: Sequence[_StateWrite]) -> None:
-    """The states of a group commit's meetings in at most four statements, however many
+    """The states of a group commit's meetings in at most three statements, however many
     meetings: on PostgreSQL every statement is a round trip, and a group commit over 100 busy
     rooms took three or four per meeting."""
     if not states:
