@@ -289,10 +289,13 @@ async def test_recording_a_meetings_actions_twice_keeps_one_of_each(bot: tuple[A
     owners = (Owner(BOB.key, "bob"), Owner(CAROL.key, "carol"))
     actions = [NewAction(f"bob and carol to do {n}", n + 2, T0, owners) for n in range(5)]
     alice = Owner(ALICE.key, "alice")
-    first = await store.record_actions("infra", header.id, actions[:2], alice)
-    again = await store.record_actions("infra", header.id, actions, alice)
+    await store.record_actions("infra", header.id, actions[:2], alice)
+    first = await store.actions_of_meeting(header.id)
+    await store.record_actions("infra", header.id, actions, alice)
+    again = await store.actions_of_meeting(header.id)
     assert [item.text for item in first] == ["bob and carol to do 0", "bob and carol to do 1"]
     assert [item.text for item in again] == [f"bob and carol to do {n}" for n in range(5)]
     assert [item.id for item in again[:2]] == [item.id for item in first]
     assert all({owner.key for owner in item.owners} == {BOB.key, CAROL.key} for item in again)
-    assert await store.record_actions("infra", header.id, actions, alice) == again
+    await store.record_actions("infra", header.id, actions, alice)
+    assert await store.actions_of_meeting(header.id) == again

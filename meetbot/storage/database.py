@@ -60,7 +60,7 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.meetings = MeetingStore(engine)
-        self.teams = TeamStore(engine)
+        self.teams = TeamStore(engine, lambda: self.meetings.writer)
         self.reminders = ReminderStore(engine)
         self.leases = LeaseStore(engine)
         # Read-only views for the archive and the web site.
