@@ -405,3 +405,27 @@ async def test_a_symlink_to_the_same_content_is_replaced_by_the_file(tmp_path: P
     await Publisher(root, None).publish(PurePosixPath("m"), {".txt": "content"})
     assert not (root / "m.txt").is_symlink()
     assert (root / "m.txt").read_text() == "content"
+
+
+async def test_a_symlink_inside_the_archive_is_replaced_never_written_through(tmp_path: Path) -> None:
+    """Files are not resolved one by one (only their directories are): a link in a file's
+    place that stays inside the archive is replaced by the new file, its target untouched."""
+    root = tmp_path / "pub"
+    (root / "team").mkdir(parents=True)
+    (root / "other.html").write_text("other page")
+    (root / "team/m.html").symlink_to(root / "other.html")
+    await Publisher(root, None).publish(PurePosixPath("team/m"), {".html": "new", ".txt": "new too"})
+    assert not (root / "team/m.html").is_symlink()
+    assert (root / "team/m.html").read_text() == "new"
+    assert (root / "other.html").read_text() == "other page"
+
+
+async def test_one_planted_link_refuses_the_whole_set_before_anything_is_written(tmp_path: Path) -> None:
+    root, victim = tmp_path / "pub", tmp_path / "victim"
+    root.mkdir()
+    victim.write_text("precious")
+    (root / "x.log.html").symlink_to(victim)
+    with pytest.raises(UnsafePathError):
+        await Publisher(root, None).publish(PurePosixPath("x"), {".html": "a", ".log.html": "b", ".txt": "c"})
+    assert victim.read_text() == "precious"
+    assert names(root) == ["x.log.html"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import errno
 import os
 import re
 import stat
@@ -50,20 +51,22 @@ class Publisher:
 
     def target(self, basename: PurePosixPath, extension: str) -> Path:
         """The checked path a file would be written to; UnsafePathError if it would escape."""
-        return self._target(basename, extension, self.directory.resolve())
-
-    def _target(self, basename: PurePosixPath, extension: str, root: Path) -> Path:
-        """target(), `root` the publish directory resolved (once for a whole set of files)."""
-        if not _EXTENSION_RE.fullmatch(extension):
-            raise UnsafePathError(f"not a file extension: {extension!r}")
-        check_relative(str(basename), what="file name")
-        relative = check_relative(str(basename) + extension, what="file name")
+        root = self.directory.resolve()
+        relative = self._relative(basename, extension)
         # resolve() follows every symlink that exists, the final file's included: a link
         # planted anywhere on the way that points outside the archive is caught here.
         resolved = (root / relative).resolve()
         if not resolved.is_relative_to(root) or resolved == root:
             raise UnsafePathError(f"{relative} resolves outside the publish directory: {resolved}")
         return self.directory / relative
+
+    @staticmethod
+    def _relative(basename: PurePosixPath, extension: str) -> PurePosixPath:
+        """`<basename><extension>`, refused (UnsafePathError) unless a plain relative name."""
+        if not _EXTENSION_RE.fullmatch(extension):
+            raise UnsafePathError(f"not a file extension: {extension!r}")
+        check_relative(str(basename), what="file name")
+        return check_relative(str(basename) + extension, what="file name")
 
     async def publish(
         self,
@@ -96,7 +99,13 @@ class Publisher:
     def _publish(self, sets: FileSets, mode: int) -> list[list[Path]]:
         # Check every name before writing any, so a bad one doesn't leave half a set behind.
         root = self.directory.resolve()
-        paths = [[self._target(basename, extension, root) for extension in files] for basename, files in sets]
+        paths = [[self.directory / self._relative(base, ext) for ext in files] for base, files in sets]
+        # Directories are resolved, files only when a symlink stands in their place (_holds):
+        # a publish writes a dozen files into a few directories, and a resolve() per file was
+        # a tenth of its time.
+        directories = list(dict.fromkeys(path.parent for set_paths in paths for path in set_paths))
+        for directory in directories:
+            _check_inside(directory, root)
         encoded = [
             (path, content.encode("utf-8"))
             for (_basename, files), set_paths in zip(sets, paths, strict=True)
@@ -106,17 +115,21 @@ class Publisher:
         # as it was, a meeting published again unchanged) is left alone: writing, syncing and
         # renaming it again would only cost time and change its mtime. Looked at here, not in
         # the writer threads: a trip there for each costs more than the look.
-        jobs = [(path, content) for path, content in encoded if not _holds(path, content, mode)]
+        jobs = [(path, content) for path, content in encoded if not _holds(path, content, mode, root)]
         # Every file is complete and synced before the first rename, so readers see the new set
         # appear together, and a failure while writing leaves every old file in place.
         pending: list[tuple[str, Path]] = []
         renamed: list[Path] = []
+        for directory in dict.fromkeys(path.parent for path, _content in jobs):
+            directory.mkdir(parents=True, exist_ok=True)
+            # Again after mkdir: a directory swapped for a symlink in between would show here.
+            _check_inside(directory, root)
         try:
             if len(jobs) == 1:
                 path, content = jobs[0]
-                pending.append((self._write_temporary(root, path, content, mode), path))
+                pending.append((self._write_temporary(path, content, mode), path))
             elif jobs:
-                pending.extend(self._write_temporaries(root, jobs, mode))
+                pending.extend(self._write_temporaries(jobs, mode))
             while pending:
                 temp, path = pending[0]
                 # rename() replaces a symlink at the destination rather than writing through it.
@@ -137,14 +150,12 @@ class Publisher:
         return paths
 
     @classmethod
-    def _write_temporaries(
-        cls, root: Path, jobs: list[tuple[Path, bytes]], mode: int
-    ) -> list[tuple[str, Path]]:
+    def _write_temporaries(cls, jobs: list[tuple[Path, bytes]], mode: int) -> list[tuple[str, Path]]:
         """Each `(path, content)` in a synced temporary file, written in the writer threads at
         once: fsyncs in flight together on one file system share the journal's commits. Every
         write is waited for; on a failure the temporary files written are removed and the
         first failure is raised."""
-        futures = [_WRITERS.submit(cls._write_temporary, root, path, content, mode) for path, content in jobs]
+        futures = [_WRITERS.submit(cls._write_temporary, path, content, mode) for path, content in jobs]
         concurrent.futures.wait(futures)
         written: list[tuple[str, Path]] = []
         failure: BaseException | None = None
@@ -162,12 +173,9 @@ class Publisher:
         return written
 
     @staticmethod
-    def _write_temporary(root: Path, path: Path, content: bytes, mode: int) -> str:
-        """`content` in a synced temporary file beside `path`; its name."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Re-check after mkdir: a directory swapped for a symlink in between would show here.
-        if not path.parent.resolve().is_relative_to(root):
-            raise UnsafePathError(f"{path.parent} resolves outside the publish directory")
+    def _write_temporary(path: Path, content: bytes, mode: int) -> str:
+        """`content` in a synced temporary file beside `path` (its directory made and checked
+        already); its name."""
         fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -183,14 +191,27 @@ class Publisher:
         return temp
 
 
-def _holds(path: Path, content: bytes, mode: int) -> bool:
+def _check_inside(directory: Path, root: Path) -> None:
+    """UnsafePathError unless `directory`, every symlink on the way followed, is `root` or
+    inside it. A directory not made yet resolves as far as it exists."""
+    resolved = directory.resolve()
+    if not resolved.is_relative_to(root):
+        raise UnsafePathError(f"{directory} resolves outside the publish directory: {resolved}")
+
+
+def _holds(path: Path, content: bytes, mode: int, root: Path) -> bool:
     """Whether `path` is a regular file (not a symlink) with exactly `content` and `mode`.
     Every file there was synced before it was renamed into place (by this or an earlier
-    publish), so one that holds the content already is as durable as a new copy would be."""
+    publish), so one that holds the content already is as durable as a new copy would be.
+    A symlink in its place that leads outside `root` is refused (UnsafePathError): planted,
+    most likely; the rename would replace it, never write through it, but nobody should
+    find their link gone without being told."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return False  # not there, or a symlink (ELOOP): written, so the rename replaces it
+    except OSError as error:
+        if error.errno == errno.ELOOP and not path.resolve().is_relative_to(root):
+            raise UnsafePathError(f"{path} is a symlink leading outside the publish directory") from error
+        return False  # not there, or a symlink inside: written, so the rename replaces it
     with os.fdopen(fd, "rb") as handle:
         status = os.fstat(fd)
         if not stat.S_ISREG(status.st_mode) or stat.S_IMODE(status.st_mode) != mode:
