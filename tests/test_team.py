@@ -15,6 +15,7 @@ from meetbot.config import Settings
 from meetbot.domain.model import Line
 from meetbot.domain.team import ActionStatus, NewAction, Owner
 from meetbot.events import Identity, LineKind, MessageIn, Outbound, RoomRef, Say, SetTopic
+from meetbot.storage.teams import SnapshotQuery
 from tests.conftest import T0, upgrade_schema
 
 ROOM = RoomRef("libera", "#infra")
@@ -299,3 +300,36 @@ async def test_recording_a_meetings_actions_twice_keeps_one_of_each(bot: tuple[A
     assert all({owner.key for owner in item.owners} == {BOB.key, CAROL.key} for item in again)
     await store.record_actions("infra", header.id, actions, alice)
     assert await store.actions_of_meeting(header.id) == again
+
+
+async def test_previous_actions_are_those_open_when_the_meeting_started(bot: tuple[App, Channel]) -> None:
+    """Only actions that may have been open then are read (open now, or changed since), and
+    the histories decide: each case below against status_at over every action of the team."""
+    app, _ = bot
+    store = app.database.teams
+    header = await app.database.meetings.start_meeting(
+        ROOM, Line(1, T0, LineKind.SAY, "alice", ALICE.key, "#startmeeting")
+    )
+    alice = Owner(ALICE.key, "alice")
+    cases = ["open", "done before", "done after", "done before, reopened after", "dropped before"]
+    await store.record_actions(
+        "infra", header.id, [NewAction(case, n + 2, T0, (alice,)) for n, case in enumerate(cases)], alice
+    )
+    ids = {action.text: action.id for action in await store.actions_of_meeting(header.id)}
+    started = T0 + timedelta(days=7)
+    before, after = started - timedelta(hours=1), started + timedelta(minutes=5)
+    await store.change_action(ids["done before"], ActionStatus.DONE, alice, before, None)
+    await store.change_action(ids["done after"], ActionStatus.DONE, alice, after, None)
+    await store.change_action(ids["done before, reopened after"], ActionStatus.DONE, alice, before, None)
+    await store.change_action(ids["done before, reopened after"], ActionStatus.OPEN, alice, after, None)
+    await store.change_action(ids["dropped before"], ActionStatus.DROPPED, alice, before, None)
+    every = await store.actions_of_meeting(header.id)
+    expected = [a.text for a in every if a.status_at(started) is ActionStatus.OPEN]
+    assert expected == ["open", "done after"]
+    assert [a.text for a in await store.previous_actions("infra", started)] == expected
+    later = await app.database.meetings.start_meeting(
+        RoomRef("libera", "#infra-next"), Line(1, started, LineKind.SAY, "alice", ALICE.key, "#startmeeting")
+    )
+    (snapshot,) = await store.snapshots([SnapshotQuery("infra", later.id, started, None)])
+    assert [a.text for a in snapshot.previous_actions] == expected
+    assert [a.status for a in snapshot.previous_actions] == [ActionStatus.OPEN, ActionStatus.DONE]

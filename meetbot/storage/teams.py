@@ -10,7 +10,21 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -37,6 +51,7 @@ from meetbot.storage.tables import (
 )
 
 _ACTIONS = ActionRow.__table__
+_EVENTS = ActionEventRow.__table__
 
 # Built once, the statements every publish runs: building one took as long as SQLite took to
 # run it.
@@ -171,6 +186,18 @@ def _record_all(
         )
 
     return work
+
+
+def _earlier_and_maybe_open(team: str, started_at: datetime) -> ColumnElement[bool]:
+    """The team's actions made before `started_at` that may have been open then: open now, or
+    changed since (ActionItem.status_at decides). A team's closed actions pile up over the
+    years, and every publish read all of them, with their owners and histories."""
+    changed_since = exists().where(_EVENTS.c.action_id == _ACTIONS.c.id, _EVENTS.c.at > started_at)
+    return and_(
+        _ACTIONS.c.team == team,
+        _ACTIONS.c.created_at < started_at,
+        or_(_ACTIONS.c.status == ActionStatus.OPEN, changed_since),
+    )
 
 
 class TeamStore:
@@ -310,7 +337,7 @@ class TeamStore:
         ]
         # previous_actions()'s rows of every query, and actions_of_meeting()'s.
         wanted = or_(
-            *(and_(_ACTIONS.c.team == q.team, _ACTIONS.c.created_at < q.started_at) for q in queries),
+            *(_earlier_and_maybe_open(q.team, q.started_at) for q in queries),
             _ACTIONS.c.meeting_id.in_(sorted({q.meeting_id for q in queries})),
         )
         # With their owners joined in: one statement less (each a few trips to SQLite's thread).
@@ -407,9 +434,7 @@ class TeamStore:
         """The team's actions from earlier meetings that were still open when this one started."""
         async with self._engine.connect() as connection:
             rows = await connection.execute(
-                select(_ACTIONS)
-                .where(_ACTIONS.c.team == team, _ACTIONS.c.created_at < started_at)
-                .order_by(_ACTIONS.c.id)
+                select(_ACTIONS).where(_earlier_and_maybe_open(team, started_at)).order_by(_ACTIONS.c.id)
             )
             actions = await self._actions(connection, list(rows))
             return [action for action in actions if action.status_at(started_at) is ActionStatus.OPEN]
