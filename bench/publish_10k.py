@@ -35,7 +35,8 @@ from meetbot.app import build_app
 from meetbot.config import Settings
 from meetbot.domain.model import Line
 from meetbot.engine import MeetingHeader
-from meetbot.events import LineKind, RoomRef
+from meetbot.events import Identity, LineKind, MessageIn, Outbound, RoomRef, Say
+from meetbot.logparse import parse_log
 from meetbot.replay import replay_log
 from meetbot.storage.database import Database
 
@@ -243,6 +244,84 @@ async def measure(
     print("  sizes: " + ", ".join(f"{ext} {size / 1024:.0f} KiB" for ext, size in sorted(sizes.items())))
 
 
+class _Announcements:
+    """An adapter that hears nothing and notes when the bot announces a meeting's end."""
+
+    network = "bench"
+    bot_nick = "meetbot"
+
+    def __init__(self) -> None:
+        self.ended_at: float | None = None
+
+    async def run(self, submit: object) -> None:
+        return None
+
+    async def send(self, message: Outbound) -> None:
+        if isinstance(message, Say) and message.text.startswith("Meeting ended"):
+            self.ended_at = time.perf_counter()
+
+    def members(self, room: RoomRef) -> tuple[Identity, ...]:
+        return ()
+
+
+async def measure_endmeeting(lines: int, runs: int, previous: int, database_url: str | None = None) -> None:
+    """What `bench/run` times: from the chair's `#endmeeting` reaching the service to the bot's
+    announcement leaving it, every file published by then. Each run holds a new `lines`-line
+    meeting in the same channel (line by line through the service, as live), then ends it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        database = database_url or f"sqlite+aiosqlite:///{work / 'bench.db'}"
+        settings = Settings()
+        if previous:
+            earlier = work / "previous.log.txt"
+            generate_log(earlier, previous, seed=1)
+            await replay_log(
+                earlier,
+                channel="#bench",
+                network="bench",
+                day=date(2026, 11, 14),
+                settings=settings,
+                publish_dir=work / "out",
+                database_url=database,
+            )
+        log = work / "bench.log.txt"
+        generate_log(log, lines)
+        adapter = _Announcements()
+        app = await build_app(settings, [adapter], database_url=database, publish_dir=work / "out")
+        room = RoomRef("bench", "#bench")
+        samples: dict[str, list[float]] = defaultdict(list)
+        try:
+            for run in range(runs):
+                with log.open(encoding="utf-8") as handle:
+                    parsed = parse_log(handle, date(2026, 11, 15) + timedelta(days=run))
+                messages = [
+                    MessageIn(room=room, sender=Identity("bench", e.nick), text=e.text, at=e.at, kind=e.kind)
+                    for e in parsed.lines
+                ]
+                *meeting, end = messages
+                assert end.text == "#endmeeting"
+                for message in meeting:
+                    await app.service.handle(message)
+                await app.settled()
+                adapter.ended_at = None
+                cpu = time.process_time()
+                started = time.perf_counter()
+                await app.service.handle(end)
+                assert adapter.ended_at is not None, "no announcement"
+                samples["wall"].append(adapter.ended_at - started)
+                samples["cpu"].append(time.process_time() - cpu)
+        finally:
+            await app.close()
+    for name in ("wall", "cpu"):
+        values = sorted(samples[name])
+        median = statistics.median(values) * 1000
+        print(
+            f"#endmeeting -> announcement, {lines} lines, {name}: median {median:.1f} ms "
+            f"(min {values[0] * 1000:.1f}, max {values[-1] * 1000:.1f}) over {runs} runs: "
+            + " ".join(f"{v * 1000:.1f}" for v in samples[name])
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -261,7 +340,16 @@ def main() -> None:
         help="an empty database at the newest schema (`meetbot db upgrade`), e.g. PostgreSQL; "
         "default: a fresh SQLite file",
     )
+    parser.add_argument(
+        "--endmeeting",
+        action="store_true",
+        help="time the service's whole #endmeeting instead: the line reaching the service to the "
+        "announcement sent (the final state's commit, the publish, the archive), a new meeting each run",
+    )
     args = parser.parse_args()
+    if args.endmeeting:
+        asyncio.run(measure_endmeeting(args.lines, args.runs, args.previous, args.database))
+        return
     asyncio.run(measure(args.lines, args.runs, args.previous, args.database, changing=args.changing))
 
 
