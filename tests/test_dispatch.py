@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from meetbot.dispatch import SHARED_LINES, Dispatcher
 from meetbot.events import Identity, MessageIn, RoomRef
+from meetbot.logs import current_context
 from tests.conftest import T0
 
 ROOM, OTHER = RoomRef("libera", "#meetbot"), RoomRef("libera", "#other")
@@ -112,3 +113,83 @@ async def test_a_failing_line_is_logged_and_the_room_goes_on() -> None:
         assert handled == ["line 0", "line 2"]
     finally:
         await dispatcher.close()
+
+
+async def test_the_lines_behind_one_that_waits_keep_their_order() -> None:
+    recorder = Recorder()
+    dispatcher = Dispatcher(recorder)
+    recorder.gate.clear()
+    try:
+        first = dispatcher.submit(said(ROOM, 0))  # waits at the gate
+        later = [dispatcher.submit(said(ROOM, n)) for n in range(1, 4)]
+        other = dispatcher.submit(said(OTHER, 0))
+        await asyncio.sleep(0.01)
+        assert not first.done()
+        assert dispatcher.waiting == 5
+        recorder.gate.set()
+        await asyncio.wait_for(asyncio.gather(first, *later, other), 5)
+        assert [m for m in recorder.handled if m.room == ROOM] == [said(ROOM, n) for n in range(4)]
+    finally:
+        await dispatcher.close()
+
+
+async def test_a_line_submitted_by_the_handling_itself_waits_its_turn() -> None:
+    dispatcher: Dispatcher
+    handled: list[str] = []
+
+    async def handler(message: MessageIn) -> None:
+        if message.text == "line 0":
+            dispatcher.submit(said(ROOM, 1))  # e.g. an echo delivered from inside a send
+        handled.append(message.text)
+
+    dispatcher = Dispatcher(handler)
+    try:
+        dispatcher.submit(said(ROOM, 0))
+        await asyncio.wait_for(dispatcher.drain(), 5)
+        await asyncio.sleep(0)
+        assert handled == ["line 0", "line 1"]
+    finally:
+        await dispatcher.close()
+
+
+async def test_every_record_of_a_line_names_its_room_also_after_it_waited() -> None:
+    seen: list[tuple[str, object]] = []
+    gate = asyncio.Event()
+
+    async def handler(message: MessageIn) -> None:
+        seen.append((message.text, current_context().get("room")))
+        if message.text == "line 1":
+            await gate.wait()
+            seen.append(("after waiting", current_context().get("room")))
+
+    dispatcher = Dispatcher(handler)
+    try:
+        dispatcher.submit(said(ROOM, 0))
+        waiting = dispatcher.submit(said(OTHER, 1))
+        queued = dispatcher.submit(said(OTHER, 2))
+        dispatcher.submit(said(ROOM, 3))
+        gate.set()
+        await asyncio.wait_for(asyncio.gather(waiting, queued), 5)
+        assert [entry for entry in seen if entry[1] == "#meetbot"] == [
+            ("line 0", "#meetbot"),
+            ("line 3", "#meetbot"),
+        ]
+        assert [entry for entry in seen if entry[1] != "#meetbot"] == [
+            ("line 1", "#other"),
+            ("after waiting", "#other"),
+            ("line 2", "#other"),
+        ]
+        assert current_context().get("room") is None  # the caller's context is left alone
+    finally:
+        await dispatcher.close()
+
+
+async def test_closing_cancels_a_line_that_waits_and_completes_its_future() -> None:
+    recorder = Recorder()
+    dispatcher = Dispatcher(recorder)
+    recorder.gate.clear()
+    future = dispatcher.submit(said(ROOM, 0))
+    await asyncio.sleep(0)
+    await dispatcher.close()
+    assert future.done()
+    assert recorder.handled == []
