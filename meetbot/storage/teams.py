@@ -39,7 +39,7 @@ from meetbot.domain.team import (
     Owner,
     TeamSnapshot,
 )
-from meetbot.storage.linewriter import LineWriter, line_writer
+from meetbot.storage.linewriter import LineWriter
 from meetbot.storage.meetings import translate_outages
 from meetbot.storage.tables import (
     ActionEventRow,
@@ -201,11 +201,12 @@ def _earlier_and_maybe_open(team: str, started_at: datetime) -> ColumnElement[bo
 
 
 class TeamStore:
-    def __init__(self, engine: AsyncEngine, writer: Callable[[], LineWriter] | None = None) -> None:
-        """`writer`: the connection meetings' lines are written through (MeetingStore.writer),
-        shared so a meeting's end is one more unit of work in turn with its lines."""
+    def __init__(self, engine: AsyncEngine, writer: Callable[[], LineWriter]) -> None:
+        """`writer`: the connection meetings' lines are written through (MeetingStore.writer,
+        which opens and closes it), shared so a meeting's end is one more unit of work in turn
+        with its lines."""
         self._engine = engine
-        self._writer = writer or (lambda: line_writer(engine))
+        self._writer = writer
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     # -- agenda ---------------------------------------------------------------------------
