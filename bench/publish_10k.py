@@ -137,6 +137,26 @@ async def _add_a_late_line(database: Database, header: MeetingHeader, run: int) 
     assert await database.meetings.append_line(header.id, late)
 
 
+async def set_up(work: Path, database: str, settings: Settings, lines: int, previous: int) -> Path:
+    """The `previous`-line neighbour replayed into the database (if any), and the generated log
+    of the `lines`-line meeting the runs publish."""
+    if previous:
+        earlier = work / "previous.log.txt"
+        generate_log(earlier, previous, seed=1)
+        await replay_log(
+            earlier,
+            channel="#bench",
+            network="bench",
+            day=date(2026, 11, 14),
+            settings=settings,
+            publish_dir=work / "out",
+            database_url=database,
+        )
+    log = work / "bench.log.txt"
+    generate_log(log, lines)
+    return log
+
+
 async def measure(
     lines: int, runs: int, previous: int, database_url: str | None = None, *, changing: bool = False
 ) -> None:
@@ -144,20 +164,7 @@ async def measure(
         work = Path(tmp)
         database = database_url or f"sqlite+aiosqlite:///{work / 'bench.db'}"
         settings = Settings()
-        if previous:
-            earlier = work / "previous.log.txt"
-            generate_log(earlier, previous, seed=1)
-            await replay_log(
-                earlier,
-                channel="#bench",
-                network="bench",
-                day=date(2026, 11, 14),
-                settings=settings,
-                publish_dir=work / "out",
-                database_url=database,
-            )
-        log = work / "bench.log.txt"
-        generate_log(log, lines)
+        log = await set_up(work, database, settings, lines, previous)
         started = time.perf_counter()
         await replay_log(
             log,
@@ -272,20 +279,7 @@ async def measure_endmeeting(lines: int, runs: int, previous: int, database_url:
         work = Path(tmp)
         database = database_url or f"sqlite+aiosqlite:///{work / 'bench.db'}"
         settings = Settings()
-        if previous:
-            earlier = work / "previous.log.txt"
-            generate_log(earlier, previous, seed=1)
-            await replay_log(
-                earlier,
-                channel="#bench",
-                network="bench",
-                day=date(2026, 11, 14),
-                settings=settings,
-                publish_dir=work / "out",
-                database_url=database,
-            )
-        log = work / "bench.log.txt"
-        generate_log(log, lines)
+        log = await set_up(work, database, settings, lines, previous)
         adapter = _Announcements()
         app = await build_app(settings, [adapter], database_url=database, publish_dir=work / "out")
         room = RoomRef("bench", "#bench")
