@@ -103,8 +103,7 @@ class Publisher:
         # Directories are resolved, files only when a symlink stands in their place (_holds):
         # a publish writes a dozen files into a few directories, and a resolve() per file was
         # a tenth of its time.
-        directories = list(dict.fromkeys(path.parent for set_paths in paths for path in set_paths))
-        for directory in directories:
+        for directory in dict.fromkeys(path.parent for set_paths in paths for path in set_paths):
             _check_inside(directory, root)
         encoded = [
             (path, content.encode("utf-8"))
