@@ -210,8 +210,8 @@ class WriteBehind:
 
     def _await(self, write: _Write) -> None:
         self._awaited = write
-        if self._hurry is not None and not self._hurry.done():
-            self._hurry.set_result(None)
+        if self._hurry is not None:
+            _settle(self._hurry)
 
     async def _gather(self) -> None:
         """Let more writes join the next batch, unless someone waits for a queued one."""
