@@ -193,3 +193,119 @@ async def test_closing_cancels_a_line_that_waits_and_completes_its_future() -> N
     await dispatcher.close()
     assert future.done()
     assert recorder.handled == []
+
+
+async def idle(dispatcher: Dispatcher, room: RoomRef) -> None:
+    """Let `room`'s worker start and wait for lines: the room is idle."""
+    await dispatcher.submit(said(room, -1))
+    await asyncio.sleep(0)
+
+
+async def test_a_line_in_an_idle_room_is_handled_before_submit_returns() -> None:
+    recorder = Recorder()
+    dispatcher = Dispatcher(recorder)
+    try:
+        await idle(dispatcher, ROOM)
+        future = dispatcher.submit(said(ROOM, 1))
+        # No turn of the event loop in between: a command's reply is written already.
+        assert recorder.handled[-1] == said(ROOM, 1)
+        assert future.done()
+        assert future.result() is None
+        assert dispatcher.waiting == 0
+    finally:
+        await dispatcher.close()
+
+
+async def test_a_line_begun_at_once_that_waits_is_finished_before_the_lines_behind_it() -> None:
+    seen: list[tuple[str, object]] = []
+    gate = asyncio.Event()
+
+    async def handler(message: MessageIn) -> None:
+        seen.append((message.text, current_context().get("room")))
+        if message.text == "line 1":
+            await gate.wait()
+            seen.append(("line 1 after waiting", current_context().get("room")))
+
+    dispatcher = Dispatcher(handler)
+    try:
+        await idle(dispatcher, ROOM)
+        first = dispatcher.submit(said(ROOM, 1))  # begun here, then waits at the gate
+        behind = [dispatcher.submit(said(ROOM, n)) for n in (2, 3)]
+        assert not first.done()
+        assert dispatcher.waiting == 3
+        await asyncio.sleep(0.01)
+        assert [text for text, _room in seen] == ["line -1", "line 1"]
+        gate.set()
+        await asyncio.wait_for(asyncio.gather(first, *behind), 5)
+        assert seen[1:] == [
+            ("line 1", "#meetbot"),
+            ("line 1 after waiting", "#meetbot"),
+            ("line 2", "#meetbot"),
+            ("line 3", "#meetbot"),
+        ]
+        assert current_context().get("room") is None  # the caller's context is left alone
+        later = dispatcher.submit(said(ROOM, 4))  # idle again: handled at once
+        assert later.done()
+        assert seen[-1] == ("line 4", "#meetbot")
+    finally:
+        await dispatcher.close()
+
+
+async def test_a_line_begun_at_once_fails_before_or_after_waiting_and_the_room_goes_on() -> None:
+    handled: list[str] = []
+
+    async def handler(message: MessageIn) -> None:
+        if message.text == "line 1":
+            raise RuntimeError("a bug, at once")
+        if message.text == "line 2":
+            await asyncio.sleep(0)
+            raise RuntimeError("a bug, after waiting")
+        handled.append(message.text)
+
+    dispatcher = Dispatcher(handler)
+    try:
+        await idle(dispatcher, ROOM)
+        assert dispatcher.submit(said(ROOM, 1)).done()
+        waiting = dispatcher.submit(said(ROOM, 2))
+        after = dispatcher.submit(said(ROOM, 3))
+        await asyncio.wait_for(asyncio.gather(waiting, after), 5)
+        assert handled == ["line -1", "line 3"]
+        assert dispatcher.submit(said(ROOM, 4)).done()
+        assert handled[-1] == "line 4"
+    finally:
+        await dispatcher.close()
+
+
+async def test_closing_cancels_a_line_begun_at_once_that_waits() -> None:
+    recorder = Recorder()
+    dispatcher = Dispatcher(recorder)
+    await idle(dispatcher, ROOM)
+    recorder.gate.clear()
+    future = dispatcher.submit(said(ROOM, 1))
+    await asyncio.sleep(0)
+    await dispatcher.close()
+    assert future.done()
+    assert recorder.handled == [said(ROOM, -1)]
+
+
+async def test_a_line_begun_at_once_gets_what_it_waited_for() -> None:
+    answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    got: list[str] = []
+
+    async def handler(message: MessageIn) -> None:
+        if message.text == "line 1":
+            got.append(await answer)
+            try:
+                await asyncio.wait_for(asyncio.Event().wait(), 0.01)
+            except TimeoutError:
+                got.append("timed out")
+
+    dispatcher = Dispatcher(handler)
+    try:
+        await idle(dispatcher, ROOM)
+        future = dispatcher.submit(said(ROOM, 1))
+        answer.set_result("the value")
+        await asyncio.wait_for(future, 5)
+        assert got == ["the value", "timed out"]
+    finally:
+        await dispatcher.close()
