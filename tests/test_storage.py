@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import insert
+from sqlalchemy import text as sql
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,6 +21,8 @@ from meetbot.domain.model import Item, ItemKind, Line
 from meetbot.engine import Engine
 from meetbot.events import LineKind, RoomRef
 from meetbot.storage import migrate
+from meetbot.storage.database import create_engine as create_database_engine
+from meetbot.storage.listing import ListingStore
 from meetbot.storage.meetings import (
     MeetingAlreadyOpenError,
     MeetingStore,
@@ -350,3 +355,60 @@ async def test_sessions_on_an_in_memory_database_take_its_one_connection_in_turn
     finally:
         await engine.dispose()
     assert events == ["a in", "a out", "b in", "b out"]
+
+
+async def test_a_publishs_reads_on_an_sqlite_file_run_at_once_on_the_event_loop(tmp_path: Path) -> None:
+    engine = create_database_engine(f"sqlite+aiosqlite:///{tmp_path / 'read.db'}")
+    listing = ListingStore(engine)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(sql("CREATE TABLE t (x INTEGER)"))
+            await connection.execute(sql("INSERT INTO t VALUES (1), (2)"))
+        loop_turned: list[bool] = []
+        asyncio.get_running_loop().call_soon(loop_turned.append, True)
+        async with listing.reader() as reader:
+            rows = (await reader.execute(sql("SELECT x FROM t ORDER BY x"))).all()
+            assert not loop_turned  # no trip to another thread and back
+        assert [row.x for row in rows] == [1, 2]
+    finally:
+        listing.close()
+        await engine.dispose()
+
+
+async def test_a_read_that_finds_the_sqlite_file_busy_waits_off_the_event_loop(tmp_path: Path) -> None:
+    path = tmp_path / "busy.db"
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("PRAGMA journal_mode=WAL")
+    locker.execute("CREATE TABLE t (x INTEGER)")
+    locker.execute("INSERT INTO t VALUES (1)")
+    # An exclusive lock in WAL mode keeps even readers out: SQLite answers SQLITE_BUSY.
+    locker.execute("PRAGMA locking_mode=EXCLUSIVE")
+    locker.execute("BEGIN EXCLUSIVE")
+    locker.execute("INSERT INTO t VALUES (2)")
+    engine = create_database_engine(f"sqlite+aiosqlite:///{path}")
+    listing = ListingStore(engine)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    async def read() -> list[int]:
+        async with listing.reader() as reader:
+            return [row.x for row in await reader.execute(sql("SELECT x FROM t ORDER BY x"))]
+
+    ticker = asyncio.create_task(tick())
+    try:
+        reading = asyncio.create_task(read())
+        await asyncio.sleep(0.2)
+        assert not reading.done()
+        assert ticks >= 10  # the event loop kept turning while the read waited for the lock
+        locker.execute("COMMIT")
+        locker.close()
+        assert await asyncio.wait_for(reading, 10) == [1, 2]
+    finally:
+        ticker.cancel()
+        listing.close()
+        await engine.dispose()

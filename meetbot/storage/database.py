@@ -87,4 +87,5 @@ class Database:
 
     async def close(self) -> None:
         await self.meetings.close()
+        self.listing.close()
         await self.engine.dispose()

@@ -26,7 +26,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from meetbot.domain.model import Meeting
 from meetbot.domain.team import (
@@ -40,6 +40,7 @@ from meetbot.domain.team import (
     TeamSnapshot,
 )
 from meetbot.storage.linewriter import LineWriter
+from meetbot.storage.listing import Reader
 from meetbot.storage.meetings import translate_outages
 from meetbot.storage.tables import (
     ActionEventRow,
@@ -305,7 +306,7 @@ class TeamStore:
 
     @staticmethod
     async def _agenda_for_minutes(
-        connection: AsyncConnection, team: str, meeting_id: int, ended_at: datetime | None
+        connection: Reader, team: str, meeting_id: int, ended_at: datetime | None
     ) -> list[AgendaItem]:
         parameters: dict[str, object] = {"team": team, "meeting_id": meeting_id}
         if ended_at is not None:
@@ -317,7 +318,7 @@ class TeamStore:
 
     @translate_outages
     async def snapshots(
-        self, queries: Sequence[SnapshotQuery], *, reader: AsyncConnection | None = None
+        self, queries: Sequence[SnapshotQuery], *, reader: Reader | None = None
     ) -> list[TeamSnapshot]:
         """Each query's agenda_for_minutes(), previous_actions() and actions_of_meeting(), in
         one connection (`reader`, or one of its own): the actions of all of them in one read
@@ -329,7 +330,7 @@ class TeamStore:
             return await self._snapshots(connection, queries)
 
     async def _snapshots(
-        self, connection: AsyncConnection, queries: Sequence[SnapshotQuery]
+        self, connection: Reader, queries: Sequence[SnapshotQuery]
     ) -> list[TeamSnapshot]:
         if not queries:
             return []
@@ -373,7 +374,7 @@ class TeamStore:
 
     async def _actions(
         self,
-        executor: AsyncSession | AsyncConnection,
+        executor: AsyncSession | Reader,
         rows: Sequence[ActionRow | Row[Any]],
         owners: dict[int, list[Owner]] | None = None,
     ) -> list[ActionItem]:
