@@ -89,6 +89,17 @@ async def test_lines_round_trip_with_aware_utc_times(store: MeetingStore) -> Non
     assert header.started_at == T0 + timedelta(seconds=1)
 
 
+async def test_line_count_gives_a_meetings_stored_lines_and_its_last_number(store: MeetingStore) -> None:
+    header = await store.start_meeting(ROOM, line(1, "#startmeeting infra"))
+    other = await store.start_meeting(RoomRef("libera", "#other"), line(1, "#startmeeting other"))
+    assert await store.line_count(header.id) == (1, 1)
+    for seq in (2, 3, 7):  # numbers need not follow on for the count
+        assert await store.append_line(header.id, line(seq, f"line {seq}"))
+    assert await store.line_count(header.id) == (4, 7)
+    assert await store.line_count(other.id) == (1, 1)
+    assert await store.line_count(other.id + header.id + 1) == (0, None)
+
+
 async def test_one_open_meeting_per_room(store: MeetingStore, engine: Engine) -> None:
     header = await store.start_meeting(ROOM, line(1, "#startmeeting"))
     with pytest.raises(MeetingAlreadyOpenError):

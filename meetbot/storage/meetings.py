@@ -105,6 +105,9 @@ def _line_values(meeting_id: int, line: Line) -> dict[str, object]:
 
 
 _LINES = LineRow.__table__
+_LINE_COUNT = select(func.count(), func.max(_LINES.c.seq)).where(
+    _LINES.c.meeting_id == bindparam("meeting_id")
+)
 # A write of at most this many new rows may run without a thread hop (see linewriter).
 SMALL_WRITE_ROWS = 8
 # Built once, parameters apart: building and cache-keying a statement per write was half the
@@ -301,14 +304,17 @@ class MeetingStore:
 
     @translate_outages
     async def line_count(self, meeting_id: int) -> tuple[int, int | None]:
-        """How many lines a meeting has stored, and the number of its last."""
-        async with self._engine.connect() as connection:
-            count, last = (
-                await connection.execute(
-                    select(func.count(), func.max(_LINES.c.seq)).where(_LINES.c.meeting_id == meeting_id)
-                )
-            ).one()
+        """How many lines a meeting has stored, and the number of its last.
+
+        Asked through the line writer, in turn with the lines: at a meeting's end, right after
+        they are flushed, the writer is idle and the read runs at once (on a connection of the
+        async engine it was ~2 ms of trips to aiosqlite's thread of a 1,000-line meeting's end)."""
+
+        def count(connection: Connection) -> tuple[int, int | None]:
+            count, last = connection.execute(_LINE_COUNT, {"meeting_id": meeting_id}).one()
             return int(count), last
+
+        return await self.writer.run(count, small=True)
 
     @translate_outages
     async def header(self, meeting_id: int) -> MeetingHeader | None:
