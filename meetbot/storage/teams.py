@@ -25,6 +25,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -135,20 +137,27 @@ def _agenda(row: AgendaRow | Row[Any], position: int) -> AgendaItem:
     )
 
 
+# The actions of a meeting, skipping any it has already (same meeting, same line), each
+# dialect's own ON CONFLICT: the same statement on both.
+_INSERT_ACTIONS = {
+    name: insert_of(ActionRow)
+    .on_conflict_do_nothing(index_elements=["meeting_id", "line_seq"])
+    .returning(ActionRow.id, ActionRow.line_seq)
+    for name, insert_of in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
+}
+
+
 def _record_all(
     team: str, meeting_id: int, actions: Sequence[NewAction], actor: Owner
 ) -> Callable[[Connection], None]:
-    """The unit of work of record_actions. Fixed-shape statements (no RETURNING of a varying
-    number of rows), so SQLAlchemy compiles each once: the ids are read back by line."""
+    """The unit of work of record_actions: three statements, each compiled once (SQLAlchemy
+    passes the rows of an INSERT ... RETURNING as one batch of parameters, the statement's shape
+    fixed). An action this meeting has already (its end handled before) is skipped by the
+    database: it returns no id for it."""
 
     def work(connection: Connection) -> None:
-        mine = ActionRow.meeting_id == meeting_id
-        known = set(connection.execute(select(ActionRow.line_seq).where(mine)).scalars())
-        new = [action for action in actions if action.line_seq not in known]
-        if not new:
-            return
-        connection.execute(
-            insert(ActionRow),
+        recorded = connection.execute(
+            _INSERT_ACTIONS[connection.dialect.name],
             [
                 {
                     "team": team,
@@ -158,11 +167,13 @@ def _record_all(
                     "status": ActionStatus.OPEN,
                     "created_at": action.at,
                 }
-                for action in new
+                for action in actions
             ],
         )
-        recorded = connection.execute(select(ActionRow.line_seq, ActionRow.id).where(mine))
-        ids: dict[int, int] = {line_seq: action_id for line_seq, action_id in recorded}
+        ids: dict[int, int] = {line_seq: action_id for action_id, line_seq in recorded}
+        new = [action for action in actions if action.line_seq in ids]
+        if not new:
+            return
         owners = [
             {"action_id": ids[action.line_seq], "owner_key": owner.key, "nick": owner.nick}
             for action in new
