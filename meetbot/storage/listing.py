@@ -41,12 +41,12 @@ from meetbot.storage.tables import ItemRow, LineRow, MeetingRow
 
 T = TypeVar("T")
 
-# One connection for several reads of one task (a publish), handed back to the stores' methods
-# that take a `reader`: their statements then share it (one checkout, one transaction), where
-# each would otherwise take a connection of its own. Callers only pass it on.
-
-
 class Reader(Protocol):
+    """One connection for several reads of one task (a publish), handed back to the stores'
+    methods that take a `reader`: their statements then share it (one checkout), where each
+    would otherwise take a connection of its own. Callers only pass it on. An AsyncConnection,
+    or on an SQLite file a synchronous connection (see ListingStore.reader)."""
+
     async def execute(
         self, statement: Executable, parameters: Mapping[str, Any] | None = None
     ) -> Result[*TupleAny]: ...
@@ -237,10 +237,10 @@ class ListingStore:
         """A connection for several reads in turn (see Reader), returned when the block ends.
 
         On an SQLite file, a synchronous connection whose reads run at once, on the event
-        loop's thread: a publish's ~8 small reads take ~1 ms there, against ~8 ms as ~30 trips
-        to aiosqlite's thread and back (bench/publish_10k.py). Readers of a WAL database take
-        no lock a writer holds; should SQLite report the file busy all the same, the rest of
-        the reads go the usual way."""
+        loop's thread: a publish's 6-8 small statements were ~30 trips to aiosqlite's thread
+        and back, 9-10 ms of `StaticArchive.prepare` in bench/publish_10k.py's `#endmeeting`,
+        now 3-6 ms. Readers of a WAL database take no lock a writer holds; should SQLite
+        report the file busy all the same, the rest of the reads go the usual way."""
         if self._immediate is None:
             connection = await self._connect()
             try:
