@@ -152,16 +152,24 @@ async def test_a_line_submitted_by_the_handling_itself_waits_its_turn() -> None:
         await dispatcher.close()
 
 
-async def test_every_record_of_a_line_names_its_room_also_after_it_waited() -> None:
-    seen: list[tuple[str, object]] = []
-    gate = asyncio.Event()
+class GatedAtLineOne:
+    """A handler that notes each line with the room its log records name, and waits at a gate
+    on "line 1" (noting it again after the wait)."""
 
-    async def handler(message: MessageIn) -> None:
-        seen.append((message.text, current_context().get("room")))
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, object]] = []
+        self.gate = asyncio.Event()
+
+    async def __call__(self, message: MessageIn) -> None:
+        self.seen.append((message.text, current_context().get("room")))
         if message.text == "line 1":
-            await gate.wait()
-            seen.append(("after waiting", current_context().get("room")))
+            await self.gate.wait()
+            self.seen.append(("line 1 after waiting", current_context().get("room")))
 
+
+async def test_every_record_of_a_line_names_its_room_also_after_it_waited() -> None:
+    handler = GatedAtLineOne()
+    seen, gate = handler.seen, handler.gate
     dispatcher = Dispatcher(handler)
     try:
         dispatcher.submit(said(ROOM, 0))
@@ -176,7 +184,7 @@ async def test_every_record_of_a_line_names_its_room_also_after_it_waited() -> N
         ]
         assert [entry for entry in seen if entry[1] != "#meetbot"] == [
             ("line 1", "#other"),
-            ("after waiting", "#other"),
+            ("line 1 after waiting", "#other"),
             ("line 2", "#other"),
         ]
         assert current_context().get("room") is None  # the caller's context is left alone
@@ -217,15 +225,8 @@ async def test_a_line_in_an_idle_room_is_handled_before_submit_returns() -> None
 
 
 async def test_a_line_begun_at_once_that_waits_is_finished_before_the_lines_behind_it() -> None:
-    seen: list[tuple[str, object]] = []
-    gate = asyncio.Event()
-
-    async def handler(message: MessageIn) -> None:
-        seen.append((message.text, current_context().get("room")))
-        if message.text == "line 1":
-            await gate.wait()
-            seen.append(("line 1 after waiting", current_context().get("room")))
-
+    handler = GatedAtLineOne()
+    seen, gate = handler.seen, handler.gate
     dispatcher = Dispatcher(handler)
     try:
         await idle(dispatcher, ROOM)
