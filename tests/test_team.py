@@ -3,6 +3,7 @@ and PostgreSQL): what a SIG does across two meetings and the days between them."
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -15,6 +16,7 @@ from meetbot.config import Settings
 from meetbot.domain.model import Line
 from meetbot.domain.team import ActionStatus, NewAction, Owner
 from meetbot.events import Identity, LineKind, MessageIn, Outbound, RoomRef, Say, SetTopic
+from meetbot.storage.database import Database
 from meetbot.storage.teams import SnapshotQuery
 from tests.conftest import T0, upgrade_schema
 
@@ -300,6 +302,33 @@ async def test_recording_a_meetings_actions_twice_keeps_one_of_each(bot: tuple[A
     assert all({owner.key for owner in item.owners} == {BOB.key, CAROL.key} for item in again)
     await store.record_actions("infra", header.id, actions, alice)
     assert await store.actions_of_meeting(header.id) == again
+
+
+async def test_two_processes_recording_the_same_end_at_once_record_each_action_once(
+    bot: tuple[App, Channel], database_url: str
+) -> None:
+    """Both ends go in at the same moment (a fail-over handling the end again): each action
+    row once, with its owners once and one "created" event, whichever process won it."""
+    app, _ = bot
+    header = await app.database.meetings.start_meeting(
+        ROOM, Line(1, T0, LineKind.SAY, "alice", ALICE.key, "#startmeeting")
+    )
+    owners = (Owner(BOB.key, "bob"), Owner(CAROL.key, "carol"))
+    actions = [NewAction(f"bob and carol to do {n}", n + 2, T0, owners) for n in range(20)]
+    alice = Owner(ALICE.key, "alice")
+    other = await Database.open(database_url)
+    try:
+        await asyncio.gather(
+            app.database.teams.record_actions("infra", header.id, actions, alice),
+            other.teams.record_actions("infra", header.id, actions[5:], alice),
+        )
+    finally:
+        await other.close()
+    recorded = await app.database.teams.actions_of_meeting(header.id)
+    assert [item.text for item in recorded] == [action.text for action in actions]
+    pair = sorted([BOB.key, CAROL.key])
+    assert all(sorted(owner.key for owner in item.owners) == pair for item in recorded)
+    assert all([event.change for event in item.history] == ["created"] for item in recorded)
 
 
 async def test_previous_actions_are_those_open_when_the_meeting_started(bot: tuple[App, Channel]) -> None:

@@ -523,45 +523,10 @@ class TeamStore:
         each, 0.3 s for a long meeting's 140; on the async engine the one transaction still
         cost ~9 ms of a 1,000-line meeting's end, a thread hop per statement). Actions recorded
         already (the end handled before) are skipped."""
-        if not actions:
-            return
-        try:
+        if actions:
+            # Two processes recording the same end at once: each action row goes in once (ON
+            # CONFLICT), and only the process whose row went in adds its owners and history.
             await self._writer().run(_record_all(team, meeting_id, actions, actor), atomic=True)
-        except IntegrityError:
-            # Another process records the same end right now: one by one sorts that out.
-            await self._record_one_by_one(team, meeting_id, actions, actor)
-
-    async def _record_one_by_one(
-        self, team: str, meeting_id: int, actions: Sequence[NewAction], actor: Owner
-    ) -> None:
-        async with self._sessions() as session:
-            for action in actions:
-                try:
-                    async with session.begin():
-                        row = ActionRow(
-                            team=team,
-                            meeting_id=meeting_id,
-                            line_seq=action.line_seq,
-                            text=action.text,
-                            status=ActionStatus.OPEN,
-                            created_at=action.at,
-                        )
-                        session.add(row)
-                        await session.flush()
-                        session.add_all(
-                            ActionOwnerRow(action_id=row.id, owner_key=o.key, nick=o.nick)
-                            for o in action.owners
-                        )
-                        self._event(
-                            session,
-                            row.id,
-                            actor=actor,
-                            at=action.at,
-                            change="created",
-                            meeting_id=meeting_id,
-                        )
-                except IntegrityError:
-                    continue  # recorded already (the end of this meeting was handled before)
 
     @translate_outages
     async def team_of_room(self, network: str, room: str) -> str | None:
