@@ -190,12 +190,12 @@ class Publisher:
         return temp
 
 
-def _check_inside(directory: Path, root: Path) -> None:
-    """UnsafePathError unless `directory`, every symlink on the way followed, is `root` or
-    inside it. A directory not made yet resolves as far as it exists."""
-    resolved = directory.resolve()
+def _check_inside(path: Path, root: Path) -> None:
+    """UnsafePathError unless `path`, every symlink on the way followed, is `root` or inside
+    it. A path not made yet resolves as far as it exists."""
+    resolved = path.resolve()
     if not resolved.is_relative_to(root):
-        raise UnsafePathError(f"{directory} resolves outside the publish directory: {resolved}")
+        raise UnsafePathError(f"{path} resolves outside the publish directory: {resolved}")
 
 
 def _holds(path: Path, content: bytes, mode: int, root: Path) -> bool:
@@ -208,8 +208,8 @@ def _holds(path: Path, content: bytes, mode: int, root: Path) -> bool:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as error:
-        if error.errno == errno.ELOOP and not path.resolve().is_relative_to(root):
-            raise UnsafePathError(f"{path} is a symlink leading outside the publish directory") from error
+        if error.errno == errno.ELOOP:
+            _check_inside(path, root)
         return False  # not there, or a symlink inside: written, so the rename replaces it
     with os.fdopen(fd, "rb") as handle:
         status = os.fstat(fd)
