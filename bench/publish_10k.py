@@ -137,21 +137,26 @@ async def _add_a_late_line(database: Database, header: MeetingHeader, run: int) 
     assert await database.meetings.append_line(header.id, late)
 
 
+async def replay(log: Path, day: date, work: Path, database: str, settings: Settings) -> None:
+    """`log` replayed as a meeting of #bench on `day`, published under `work`/out."""
+    await replay_log(
+        log,
+        channel="#bench",
+        network="bench",
+        day=day,
+        settings=settings,
+        publish_dir=work / "out",
+        database_url=database,
+    )
+
+
 async def set_up(work: Path, database: str, settings: Settings, lines: int, previous: int) -> Path:
     """The `previous`-line neighbour replayed into the database (if any), and the generated log
     of the `lines`-line meeting the runs publish."""
     if previous:
         earlier = work / "previous.log.txt"
         generate_log(earlier, previous, seed=1)
-        await replay_log(
-            earlier,
-            channel="#bench",
-            network="bench",
-            day=date(2026, 11, 14),
-            settings=settings,
-            publish_dir=work / "out",
-            database_url=database,
-        )
+        await replay(earlier, date(2026, 11, 14), work, database, settings)
     log = work / "bench.log.txt"
     generate_log(log, lines)
     return log
@@ -166,15 +171,7 @@ async def measure(
         settings = Settings()
         log = await set_up(work, database, settings, lines, previous)
         started = time.perf_counter()
-        await replay_log(
-            log,
-            channel="#bench",
-            network="bench",
-            day=date(2026, 11, 21),
-            settings=settings,
-            publish_dir=work / "out",
-            database_url=database,
-        )
+        await replay(log, date(2026, 11, 21), work, database, settings)
         replay_seconds = time.perf_counter() - started
 
         app = await build_app(settings, [], database_url=database, publish_dir=work / "out")
