@@ -637,7 +637,7 @@ async def test_a_publish_reads_in_one_connection_what_the_single_look_ups_give(
         # On an SQLite file the reads go through the listing's synchronous engine (see
         # ListingStore.reader), elsewhere through the database's engine.
         listing = archive.database.listing
-        sync_engine = listing._immediate or archive.database.engine.sync_engine
+        sync_engine = listing._sqlite or archive.database.engine.sync_engine
         event.listen(sync_engine, "checkout", checkout)
         try:
             for summary in (await archive.database.listing.meetings(team="infra")).rows:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 from sqlalchemy import text as sql
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
@@ -368,19 +369,29 @@ async def test_sessions_on_an_in_memory_database_take_its_one_connection_in_turn
     assert events == ["a in", "a out", "b in", "b out"]
 
 
-async def test_a_publishs_reads_on_an_sqlite_file_run_at_once_on_the_event_loop(tmp_path: Path) -> None:
+async def test_a_publishs_reads_on_an_sqlite_file_share_a_connection_off_the_event_loop(
+    tmp_path: Path,
+) -> None:
     engine = create_database_engine(f"sqlite+aiosqlite:///{tmp_path / 'read.db'}")
     listing = ListingStore(engine)
+    threads: list[int] = []
+    checkouts: list[object] = []
+    assert listing._sqlite is not None
+    sqlite = listing._sqlite
+    event.listen(sqlite, "before_cursor_execute", lambda *_args: threads.append(threading.get_ident()))
+    event.listen(sqlite, "checkout", lambda *args: checkouts.append(args))
     try:
         async with engine.begin() as connection:
             await connection.execute(sql("CREATE TABLE t (x INTEGER)"))
             await connection.execute(sql("INSERT INTO t VALUES (1), (2)"))
-        loop_turned: list[bool] = []
-        asyncio.get_running_loop().call_soon(loop_turned.append, True)
         async with listing.reader() as reader:
             rows = (await reader.execute(sql("SELECT x FROM t ORDER BY x"))).all()
-            assert not loop_turned  # no trip to another thread and back
+            count = await reader.execute(sql("SELECT count(*) FROM t WHERE x > :at_least"), {"at_least": 1})
+            assert count.scalar_one() == 1
         assert [row.x for row in rows] == [1, 2]
+        assert len(checkouts) == 1
+        assert len(threads) == 2
+        assert threading.get_ident() not in threads  # never on the event loop's thread
     finally:
         listing.close()
         await engine.dispose()

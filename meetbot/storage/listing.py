@@ -9,8 +9,10 @@ rooms found by normalising the (few) distinct unnamed rooms in Python.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -20,6 +22,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Executable,
+    FrozenResult,
     Result,
     Row,
     and_,
@@ -31,7 +34,6 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.util.typing import TupleAny
 
@@ -41,11 +43,12 @@ from meetbot.storage.tables import ItemRow, LineRow, MeetingRow
 
 T = TypeVar("T")
 
+
 class Reader(Protocol):
     """One connection for several reads of one task (a publish), handed back to the stores'
     methods that take a `reader`: their statements then share it (one checkout), where each
     would otherwise take a connection of its own. Callers only pass it on. An AsyncConnection,
-    or on an SQLite file a synchronous connection (see ListingStore.reader)."""
+    or on an SQLite file a synchronous connection on a thread (see ListingStore.reader)."""
 
     async def execute(
         self, statement: Executable, parameters: Mapping[str, Any] | None = None
@@ -59,32 +62,25 @@ _MEETINGS = MeetingRow.__table__
 _Group = tuple[str | None, str, str, int, datetime]
 
 
-class _ImmediateReader:
-    """A Reader over a synchronous SQLite connection; if SQLite ever reports the file busy, an
-    async connection of the engine's (from `connect`) takes over the remaining reads."""
+class _ThreadReader:
+    """A Reader over a synchronous SQLite connection that lives on `thread`: one hop there and
+    back a statement, its rows read there (aiosqlite made ~4 hops of each)."""
 
-    def __init__(self, connection: Connection, connect: Callable[[], Awaitable[AsyncConnection]]) -> None:
+    def __init__(self, connection: Connection, thread: ThreadPoolExecutor) -> None:
         self._connection = connection
-        self._connect = connect
-        self._fallback: AsyncConnection | None = None
+        self._thread = thread
 
     async def execute(
         self, statement: Executable, parameters: Mapping[str, Any] | None = None
     ) -> Result[*TupleAny]:
-        if self._fallback is None:
-            try:
-                return self._connection.execute(statement, parameters)
-            except OperationalError as error:
-                if getattr(error.orig, "sqlite_errorname", "") != "SQLITE_BUSY":
-                    raise
-                self._connection.rollback()
-                self._fallback = await self._connect()
-        return await self._fallback.execute(statement, parameters)
+        def run() -> FrozenResult[*TupleAny]:
+            return self._connection.execute(statement, parameters).freeze()
+
+        frozen = await asyncio.get_running_loop().run_in_executor(self._thread, run)
+        return frozen()
 
     async def close(self) -> None:
-        self._connection.close()
-        if self._fallback is not None:
-            await self._fallback.close()
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._connection.close)
 
 
 def series_name(name: str | None, room: str) -> str:
@@ -224,10 +220,9 @@ class ListingStore:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         url = engine.url
         file_sqlite = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
-        # See reader(). Timeout 0: never wait for a lock on the event loop's thread.
-        self._immediate: Engine | None = (
-            create_engine(url.set(drivername="sqlite"), connect_args={"timeout": 0}) if file_sqlite else None
-        )
+        # See reader(): SQLite's reads on a synchronous connection of a thread of their own.
+        self._sqlite: Engine | None = create_engine(url.set(drivername="sqlite")) if file_sqlite else None
+        self._sqlite_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reads")
 
     def _session(self) -> AsyncSession:
         return self._sessions()
@@ -236,27 +231,32 @@ class ListingStore:
     async def reader(self) -> AsyncIterator[Reader]:
         """A connection for several reads in turn (see Reader), returned when the block ends.
 
-        On an SQLite file, a synchronous connection whose reads run at once, on the event
-        loop's thread: a publish's 6-8 small statements were ~30 trips to aiosqlite's thread
-        and back, 9-10 ms of `StaticArchive.prepare` in bench/publish_10k.py's `#endmeeting`,
-        now 3-6 ms. Readers of a WAL database take no lock a writer holds; should SQLite
-        report the file busy all the same, the rest of the reads go the usual way."""
-        if self._immediate is None:
+        On an SQLite file, a synchronous connection on a thread of the listing's own, one hop
+        a statement: a publish's 6-8 statements were ~30 trips to aiosqlite's thread and back
+        (9-10 ms of `StaticArchive.prepare` in bench/publish_10k.py's `#endmeeting`). Not on
+        the event loop's thread: the archive's lists count every listed meeting's lines (300
+        meetings of 500 lines: ~12 ms), which grows with the archive."""
+        if self._sqlite is None:
             connection = await self._connect()
             try:
                 yield connection
             finally:
                 await connection.close()
             return
-        immediate = _ImmediateReader(self._immediate.connect(), self._connect)
+        loop = asyncio.get_running_loop()
+        reader = _ThreadReader(
+            await loop.run_in_executor(self._sqlite_thread, self._sqlite.connect), self._sqlite_thread
+        )
         try:
-            yield immediate
+            yield reader
         finally:
-            await immediate.close()
+            await reader.close()
 
     def close(self) -> None:
-        if self._immediate is not None:
-            self._immediate.dispose()
+        if self._sqlite is not None:
+            # Its connections were made on the thread: closed there too.
+            self._sqlite_thread.submit(self._sqlite.dispose).result()
+        self._sqlite_thread.shutdown()
 
     @translate_outages
     async def _connect(self) -> AsyncConnection:
