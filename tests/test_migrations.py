@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from meetbot.domain.model import ItemKind
@@ -186,3 +187,59 @@ async def test_the_search_queue_carries_the_index_over_both_ways(tmp_path: Path)
         assert [await _found(database, word) for word in ("mirror2", "heron", "egret", "quail")] == [1] * 4
     finally:
         await database.dispose()
+
+
+async def test_lines_led_by_network_id_keep_search_and_uniqueness(tmp_path: Path) -> None:
+    """0009 copies meeting_lines on SQLite (a table constraint's index goes only that way): the
+    lines keep their ids, so what was indexed stays indexed once and what was queued stays
+    queued; the triggers come back; a network id is still unique within a meeting only."""
+    database = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'meetbot.db'}")
+    try:
+        await migrate.upgrade(database, "0008")
+        await _fill_first_schema(database)
+        await SearchIndexer(database).catch_up()
+        await _say(database, 5, "a late heron")
+        await migrate.upgrade(database, "0009")
+        await _search_triggers_survive(database)
+        assert await _sqlite_scalar(database, "SELECT count(*) FROM meeting_lines_search_queue") == 1
+        assert await _found(database, "heron") == 0
+        assert await SearchIndexer(database).catch_up() == 1
+        await _index_matches_lines(database)
+        assert [await _found(database, word) for word in ("mirror2", "heron")] == [1, 1]
+        # Each index's columns, in order; the one on native_id alone is gone.
+        indexes = await _sqlite_scalar(
+            database,
+            "SELECT group_concat(columns, ' ') FROM (SELECT (SELECT group_concat(name, ',') FROM "
+            "pragma_index_info(list.name)) AS columns FROM pragma_index_list('meeting_lines') AS list "
+            "ORDER BY columns)",
+        )
+        assert indexes == "meeting_id,seq native_id,meeting_id"
+    finally:
+        await database.dispose()
+
+
+@pytest.mark.parametrize("revision", ["0009", "0008"])
+async def test_a_network_id_is_unique_within_a_meeting(database: AsyncEngine, revision: str) -> None:
+    """Both sides of 0009 (the up and the way back down) refuse a network event logged twice in
+    one meeting, and take the same id in another meeting (two networks may share a form of ids)."""
+    await migrate.upgrade(database)
+    await migrate.downgrade(database, revision)
+    await _fill_first_schema(database)
+    async with database.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO meetings (id, network, room, started_at, ended_at, owner_key, owner_nick, "
+                "restricted) VALUES (2, 'oftc', '#infra', :start, :start, 'oftc:bob', 'bob', false)"
+            ),
+            {"start": T0},
+        )
+    insert = text(
+        "INSERT INTO meeting_lines (meeting_id, seq, at, kind, nick, sender_key, text, is_bot, native_id) "
+        "VALUES (:meeting, :seq, :at, 'say', 'alice', 'libera:alice', 'hello', false, '00A~1795294716~7')"
+    )
+    async with database.begin() as connection:
+        await connection.execute(insert, {"meeting": 1, "seq": 5, "at": T0})
+        await connection.execute(insert, {"meeting": 2, "seq": 1, "at": T0})
+    with pytest.raises(IntegrityError):
+        async with database.begin() as connection:
+            await connection.execute(insert, {"meeting": 1, "seq": 6, "at": T0})

@@ -104,11 +104,12 @@ class LineRow(Base):
     backfilled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
-        # Edits and redactions name their target by network id, possibly after the meeting ended.
-        Index("ix_meeting_lines_native_id", "native_id"),
         UniqueConstraint("meeting_id", "seq", name="uq_meeting_lines_meeting_id_seq"),
-        # A network event seen twice (reconnect backfill, Matrix resync) is logged once.
-        UniqueConstraint("meeting_id", "native_id", name="uq_meeting_lines_meeting_id_native_id"),
+        # A network event seen twice (reconnect backfill, Matrix resync) is logged once. The
+        # network id leads: edits and redactions find their target by it, possibly after the
+        # meeting ended, and a server's message ids grow, so concurrent meetings' new lines land
+        # together in this index rather than one page a meeting (migration 0009).
+        UniqueConstraint("native_id", "meeting_id", name="uq_meeting_lines_native_id_meeting_id"),
     )
 
 
