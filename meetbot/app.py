@@ -27,6 +27,7 @@ from meetbot.metrics import Figures, Metrics
 from meetbot.minutes.render import render_all
 from meetbot.minutes.view import EXTENSIONS, MeetingLinks
 from meetbot.outbox import Outbox
+from meetbot.publish import files as publish_files
 from meetbot.publish.archive import PageBatch, Prepared, StaticArchive
 from meetbot.publish.files import PublishedFile, Publisher
 from meetbot.publish.paths import links_for, minutes_basename
@@ -289,6 +290,7 @@ class App:
             self._indexing.cancel()
             await asyncio.gather(self._indexing, return_exceptions=True)
         await self.database.close()
+        await publish_files.settled()  # no second name of a replaced page left behind
 
     # -- roles ----------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from meetbot.publish import (
     minutes_basename,
     url_for,
 )
+from meetbot.publish import files as publish_files
 from meetbot.publish.paths import check_relative
 
 START = datetime(2019, 1, 3, 14, 0, 27, tzinfo=UTC)
@@ -178,7 +179,72 @@ async def test_overwrite_is_atomic_replace(tmp_path: Path) -> None:
     await publisher.publish(PurePosixPath("m"), {".txt": "two"})
     assert first.read_text() == "two"
     assert first.stat().st_ino != inode  # a new file renamed over the old one, not rewritten
+    await publish_files.settled()
     assert names(tmp_path) == ["m.txt"]
+
+
+async def test_a_replaced_file_is_freed_after_the_rename_not_inside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rename must not drop the old file's last name (freeing its blocks took ~1.2 ms a
+    file here, with the room waiting): a second name holds it, and goes after the publish."""
+    publisher = Publisher(tmp_path, None)
+    await publisher.publish(PurePosixPath("m"), {".html": "one", ".txt": "one"})
+    old_files = [os.open(tmp_path / name, os.O_RDONLY) for name in ("m.html", "m.txt")]
+    links_at_rename: list[int] = []
+    replace = os.replace
+
+    def renaming(source: str, target: str | Path) -> None:
+        links_at_rename.append(os.stat(target).st_nlink)
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", renaming)
+    try:
+        await publisher.publish(PurePosixPath("m"), {".html": "two", ".txt": "two"})
+        assert links_at_rename == [2, 2]
+        await publish_files.settled()
+        assert [os.fstat(fd).st_nlink for fd in old_files] == [0, 0]  # no name left: freed
+    finally:
+        for fd in old_files:
+            os.close(fd)
+    assert names(tmp_path) == ["m.html", "m.txt"]
+    assert (tmp_path / "m.txt").read_text() == "two"
+
+
+async def test_without_hard_links_a_file_is_replaced_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publisher = Publisher(tmp_path, None)
+    await publisher.publish(PurePosixPath("m"), {".txt": "one"})
+
+    def no_hard_links(*args: object, **kwargs: object) -> None:
+        raise PermissionError("operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_hard_links)
+    await publisher.publish(PurePosixPath("m"), {".txt": "two"})
+    await publish_files.settled()
+    assert (tmp_path / "m.txt").read_text() == "two"
+    assert names(tmp_path) == ["m.txt"]
+
+
+async def test_a_second_name_that_will_not_go_is_logged_and_the_publish_stands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    publisher = Publisher(tmp_path, None)
+    await publisher.publish(PurePosixPath("m"), {".txt": "one"})
+    unlink = os.unlink
+
+    def refusing(path: str | Path, *args: object, **kwargs: object) -> None:
+        if str(path).endswith(".old"):
+            raise PermissionError("read-only")
+        unlink(path)
+
+    monkeypatch.setattr(os, "unlink", refusing)
+    published = await publisher.publish(PurePosixPath("m"), {".txt": "two"})
+    await publish_files.settled()
+    assert published[0].path.read_text() == "two"
+    assert "could not remove" in caplog.text
+    assert ".m.txt." in caplog.text
 
 
 async def test_failed_write_leaves_old_file_and_no_temp(
@@ -194,6 +260,7 @@ async def test_failed_write_leaves_old_file_and_no_temp(
     with pytest.raises(OSError, match="disk on fire"):
         await publisher.publish(PurePosixPath("m"), {".txt": "new"})
     assert (tmp_path / "m.txt").read_text() == "old"
+    await publish_files.settled()
     assert names(tmp_path) == ["m.txt"]
 
 
