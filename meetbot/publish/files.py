@@ -249,12 +249,14 @@ def _retire(path: Path) -> Path | None:
     return name
 
 
-# Unlinks of retired names under way; settled() waits for them.
+# A thread of their own for the unlinks: a publish's writes never queue behind them.
+_FORGETTER = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="publish-forget")
+# Unlinks under way; settled() waits for them. Discarded from the forgetter's thread.
 _FORGETTING: set[concurrent.futures.Future[None]] = set()
 
 
 def _forget_later(names: list[Path]) -> None:
-    future = _WRITERS.submit(_forget, names)
+    future = _FORGETTER.submit(_forget, names)
     _FORGETTING.add(future)
     future.add_done_callback(_FORGETTING.discard)
 
@@ -273,8 +275,8 @@ def _forget(names: list[Path]) -> None:
 async def settled() -> None:
     """Until the old files that publishes replaced are gone (see _retire): at shutdown, and
     for tests that look at a directory's names."""
-    while _FORGETTING:
-        await asyncio.wrap_future(next(iter(_FORGETTING)))
+    while under_way := list(_FORGETTING):  # a copy: the set changes in another thread
+        await asyncio.wait([asyncio.wrap_future(future) for future in under_way])
 
 
 def _fsync_directory(directory: Path) -> None:
