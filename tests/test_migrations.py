@@ -189,10 +189,10 @@ async def test_the_search_queue_carries_the_index_over_both_ways(tmp_path: Path)
         await database.dispose()
 
 
-async def test_lines_led_by_network_id_keep_search_and_uniqueness(tmp_path: Path) -> None:
+async def test_lines_led_by_network_id_keep_their_search_index(tmp_path: Path) -> None:
     """0009 copies meeting_lines on SQLite (a table constraint's index goes only that way): the
     lines keep their ids, so what was indexed stays indexed once and what was queued stays
-    queued; the triggers come back; a network id is still unique within a meeting only."""
+    queued; the triggers come back; the two indexes left have the columns the models say."""
     database = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'meetbot.db'}")
     try:
         await migrate.upgrade(database, "0008")
