@@ -247,6 +247,28 @@ async def test_a_second_name_that_will_not_go_is_logged_and_the_publish_stands(
     assert ".m.txt." in caplog.text
 
 
+async def test_a_directory_made_for_a_publish_is_synced_in_its_parent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new team's or year's directory is an entry in its parent: synced there too, or a power
+    cut could take the directory with every synced file in it."""
+    publisher = Publisher(tmp_path / "pub", None)
+    synced: list[Path] = []
+    fsync_directory = publish_files._fsync_directory
+
+    def recording(directory: Path) -> None:
+        synced.append(directory)
+        fsync_directory(directory)
+
+    monkeypatch.setattr(publish_files, "_fsync_directory", recording)
+    await publisher.publish(PurePosixPath("infra/2026/m"), {".txt": "one"})
+    pub = tmp_path / "pub"
+    assert sorted(synced) == [tmp_path, pub, pub / "infra", pub / "infra/2026"]
+    synced.clear()
+    await publisher.publish(PurePosixPath("infra/2026/n"), {".txt": "two"})
+    assert synced == [pub / "infra/2026"]  # nothing new above it
+
+
 async def test_failed_write_leaves_old_file_and_no_temp(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
