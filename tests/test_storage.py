@@ -393,7 +393,7 @@ async def test_a_publishs_reads_on_an_sqlite_file_share_a_connection_off_the_eve
         assert len(threads) == 2
         assert threading.get_ident() not in threads  # never on the event loop's thread
     finally:
-        listing.close()
+        await listing.close()
         await engine.dispose()
 
 
@@ -435,5 +435,5 @@ async def test_a_read_that_finds_the_sqlite_file_busy_waits_off_the_event_loop(t
     finally:
         locker.close()
         ticker.cancel()
-        listing.close()
+        await listing.close()
         await engine.dispose()

@@ -87,5 +87,5 @@ class Database:
 
     async def close(self) -> None:
         await self.meetings.close()
-        self.listing.close()
+        await self.listing.close()
         await self.engine.dispose()

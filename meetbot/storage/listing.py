@@ -252,10 +252,10 @@ class ListingStore:
         finally:
             await reader.close()
 
-    def close(self) -> None:
+    async def close(self) -> None:
         if self._sqlite is not None:
-            # Its connections were made on the thread: closed there too.
-            self._sqlite_thread.submit(self._sqlite.dispose).result()
+            # Its connections were made on the thread: closed there too, the event loop not held.
+            await asyncio.get_running_loop().run_in_executor(self._sqlite_thread, self._sqlite.dispose)
         self._sqlite_thread.shutdown()
 
     @translate_outages
