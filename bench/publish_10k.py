@@ -294,6 +294,11 @@ async def measure_endmeeting(lines: int, runs: int, previous: int, database_url:
                 for message in meeting:
                     await app.service.handle(message)
                 await app.settled()
+                worker = getattr(app.writer, "log_worker", None)  # older code has none
+                if worker is not None:
+                    # A bot that has run a while has its log worker up; here the meetings come
+                    # faster than its ~1 s start.
+                    await worker.ready()
                 adapter.ended_at = None
                 cpu = time.process_time()
                 started = time.perf_counter()

@@ -24,8 +24,9 @@ from meetbot.engine import Engine
 from meetbot.events import Identity, MessageIn, Outbound, RoomRef
 from meetbot.failover import LeaseKeeper, Role
 from meetbot.metrics import Figures, Metrics
-from meetbot.minutes.render import render_all
-from meetbot.minutes.view import EXTENSIONS, MeetingLinks
+from meetbot.minutes.logworker import WARM_AT, LogJob, LogWorker
+from meetbot.minutes.render import render_view
+from meetbot.minutes.view import EXTENSIONS, LogLineView, MeetingLinks, build_view
 from meetbot.outbox import Outbox
 from meetbot.publish import files as publish_files
 from meetbot.publish.archive import PageBatch, Prepared, StaticArchive
@@ -53,8 +54,17 @@ def _redirect_page(relative_url: str) -> str:
     )
 
 
-# Renders a meeting's files (extension -> content) with its links and team snapshot.
-_Render = Callable[[Meeting, MeetingLinks, TeamSnapshot | None], dict[str, str]]
+# Renders a meeting's files (extension -> content) with its links and team snapshot: the formats
+# asked for, with the log's lines when made already (see build_view).
+_Render = Callable[
+    [Meeting, MeetingLinks, TeamSnapshot | None, Sequence[str], tuple[LogLineView, ...] | None],
+    dict[str, str],
+]
+# Pages kept for the next publish beside them, once all are rendered (StaticArchive.remember).
+_Keep = Callable[[Meeting, MeetingLinks, TeamSnapshot | None, dict[str, str]], None]
+# The formats made of the log, and the rest.
+LOG_EXTENSIONS = (".log.html", ".log.txt")
+MINUTES_EXTENSIONS = tuple(extension for extension in EXTENSIONS if extension not in LOG_EXTENSIONS)
 
 
 @dataclass
@@ -71,6 +81,8 @@ class FileMinutesWriter:
     def __post_init__(self) -> None:
         publish = self.settings.publish
         self._publisher = Publisher(self.publish_dir or publish.dir, publish.base_url)
+        # The worker's text is what the packaged log templates make; an admin's may differ.
+        self.log_worker = LogWorker(enabled=publish.log_worker and self.settings.templates_dir is None)
 
     def basename(self, meeting: Meeting) -> PurePosixPath:
         publish = self.settings.publish
@@ -93,16 +105,30 @@ class FileMinutesWriter:
 
     async def write(self, meeting: Meeting) -> Sequence[PublishedFile]:
         basename = self.basename(meeting)
+        # First, so that the log renders while the database is read and the minutes rendered.
+        log_job = self.log_worker.start(meeting.lines, self.settings.command_prefixes)
         archive = self.archive if meeting.id is not None and not meeting.is_open else None
         if archive is None:
             team = await self._team_snapshot(meeting)
-            return await self._publish(meeting, basename, self._render_plain, team)
+            return await self._publish(meeting, basename, self._render_plain, team, log_job)
         # From the archive's reads to its last page written (see StaticArchive.updating).
         async with archive.updating():
-            return await self._write_listed(archive, meeting, basename)
+            return await self._write_listed(archive, meeting, basename, log_job)
+
+    def growing(self, meeting: Meeting) -> None:
+        if len(meeting.lines) >= WARM_AT:
+            # Likely a long one: the worker gets ready (~1 s) well before its end needs it.
+            self.log_worker.warm()
+
+    async def close(self) -> None:
+        await self.log_worker.close()
 
     async def _write_listed(
-        self, archive: StaticArchive, meeting: Meeting, basename: PurePosixPath
+        self,
+        archive: StaticArchive,
+        meeting: Meeting,
+        basename: PurePosixPath,
+        log_job: LogJob | None,
     ) -> Sequence[PublishedFile]:
         """write() of a finished, stored meeting, with the archive's update after it."""
         try:
@@ -113,7 +139,7 @@ class FileMinutesWriter:
             prepared = None
         if prepared is None:
             team = await self._team_snapshot(meeting)
-            published = await self._publish(meeting, basename, self._render_plain, team)
+            published = await self._publish(meeting, basename, self._render_plain, team, log_job)
             assert meeting.id is not None  # write() sends only stored meetings here
             try:
                 await archive.refresh(meeting.id, meeting)
@@ -124,14 +150,27 @@ class FileMinutesWriter:
         listed = prepared.listed
         if listed is None:
             # Not listed (restricted): nothing public changes.
-            return await self._publish(meeting, basename, self._render_plain, prepared.team)
+            return await self._publish(meeting, basename, self._render_plain, prepared.team, log_job)
 
         # A listed meeting's pages are rendered once, with the archive's navigation, rather
         # than written plain and then again by the archive.
-        def render(meeting: Meeting, links: MeetingLinks, team: TeamSnapshot | None) -> dict[str, str]:
-            return archive.render_meeting(meeting, links, listed.nav, team=team)
+        def render(
+            meeting: Meeting,
+            links: MeetingLinks,
+            team: TeamSnapshot | None,
+            extensions: Sequence[str],
+            log: tuple[LogLineView, ...] | None,
+        ) -> dict[str, str]:
+            return archive.render_meeting(
+                meeting, links, listed.nav, team=team, extensions=extensions, log=log, remember=False
+            )
 
-        files = await self._render(meeting, basename, render, prepared.team)
+        def keep(
+            meeting: Meeting, links: MeetingLinks, team: TeamSnapshot | None, files: dict[str, str]
+        ) -> None:
+            archive.remember(meeting, links, listed.nav, team, files)
+
+        files = await self._render(meeting, basename, render, prepared.team, log_job, keep=keep)
         try:
             pages = await archive.pages_after(prepared, meeting)
         except Exception:
@@ -169,8 +208,9 @@ class FileMinutesWriter:
         basename: PurePosixPath,
         render: _Render,
         team: TeamSnapshot | None,
+        log_job: LogJob | None,
     ) -> list[PublishedFile]:
-        files = await self._render(meeting, basename, render, team)
+        files = await self._render(meeting, basename, render, team, log_job)
         return await self._write_files(meeting, basename, files)
 
     async def _render(
@@ -179,10 +219,29 @@ class FileMinutesWriter:
         basename: PurePosixPath,
         render: _Render,
         team: TeamSnapshot | None,
+        log_job: LogJob | None,
+        *,
+        keep: _Keep | None = None,
     ) -> dict[str, str]:
+        """Every format; with a log job, the minutes while the worker renders the log, then the
+        log's pages around its text (or around the log rendered here, if the worker failed)."""
         links = links_for(basename, self.settings.publish.base_url)
+
+        def finish(
+            extensions: Sequence[str], log: tuple[LogLineView, ...] | None, minutes: dict[str, str]
+        ) -> dict[str, str]:
+            """The formats left to render, then all of them kept for the next publish."""
+            files = {**minutes, **render(meeting, links, team, extensions, log)}
+            if keep is not None:
+                keep(meeting, links, team, files)
+            return files
+
         # Rendering a long meeting is CPU work: keep it off the event loop.
-        return await asyncio.to_thread(render, meeting, links, team)
+        if log_job is None:
+            return await asyncio.to_thread(finish, EXTENSIONS, None, {})
+        minutes = await asyncio.to_thread(render, meeting, links, team, MINUTES_EXTENSIONS, ())
+        log = await self.log_worker.result(log_job)
+        return await asyncio.to_thread(finish, LOG_EXTENSIONS, log, minutes)
 
     async def _write_files(
         self, meeting: Meeting, basename: PurePosixPath, files: dict[str, str]
@@ -192,16 +251,22 @@ class FileMinutesWriter:
         return published
 
     def _render_plain(
-        self, meeting: Meeting, links: MeetingLinks, team: TeamSnapshot | None
+        self,
+        meeting: Meeting,
+        links: MeetingLinks,
+        team: TeamSnapshot | None,
+        extensions: Sequence[str],
+        log: tuple[LogLineView, ...] | None,
     ) -> dict[str, str]:
-        return render_all(
+        view = build_view(
             meeting,
             links,
-            templates_dir=self.settings.templates_dir,
             generator=GENERATOR,
             command_prefixes=tuple(self.settings.command_prefixes),
             team=team,
+            log=log,
         )
+        return render_view(view, templates_dir=self.settings.templates_dir, extensions=extensions)
 
     async def _team_snapshot(self, meeting: Meeting) -> TeamSnapshot | None:
         query = SnapshotQuery.of(meeting)
@@ -290,6 +355,7 @@ class App:
             self._indexing.cancel()
             await asyncio.gather(self._indexing, return_exceptions=True)
         await self.database.close()
+        await self.writer.close()
         await publish_files.settled()  # no second name of a replaced page left behind
 
     # -- roles ----------------------------------------------------------------------------------

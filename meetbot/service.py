@@ -48,6 +48,13 @@ class MinutesWriter(Protocol):
 
     async def write(self, meeting: Meeting) -> Sequence[WrittenFile]: ...
 
+    def growing(self, meeting: Meeting) -> None:
+        """Another GROWTH_STEP lines logged in an open meeting: a chance to get ready for its end."""
+
+
+# How often a growing meeting is shown to the writer (MinutesWriter.growing), in lines.
+GROWTH_STEP = 100
+
 
 ENCRYPTED_ROOM = (
     "Meetings can't run in an end-to-end encrypted room: their minutes and log are published, "
@@ -181,6 +188,8 @@ class MeetingService:
         acts = outcome.ended or (bool(outcome.effects) and not outcome.turned_away)
         if not await self.buffer.append_line(_meeting_id(meeting), line, durable=acts):
             return  # the database knew its id (a line of this meeting not loaded in memory)
+        if line.seq % GROWTH_STEP == 0:
+            self.writer.growing(meeting)
         if outcome.state_changed or outcome.ended or outcome.effects:  # chatter: nothing to do
             await self._carry_out(state, outcome)
 

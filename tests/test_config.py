@@ -254,7 +254,7 @@ def test_unknown_key_is_reported_at_the_key_line(tmp_path: Path) -> None:
     path = write(tmp_path, "publish:\n  colour:\n    - blue\n")
     assert only_problem(path) == (
         f"{path}:2: publish.colour: unknown setting 'colour'; "
-        "remove it (allowed here: dir, base_url, pattern, timezone)"
+        "remove it (allowed here: dir, base_url, pattern, timezone, log_worker)"
     )
 
 

@@ -218,6 +218,9 @@ class PublishSettings(BaseModel):
     base_url: Annotated[str, AfterValidator(_base_url)] | None = None
     pattern: Annotated[str, AfterValidator(_pattern)] = "{name}/%Y/{name}.%Y-%m-%d-%H.%M"
     timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
+    # A long meeting's log rendered in a second process, beside the rest of its publish
+    # (meetbot.minutes.logworker); only with two or more cores and the built-in templates.
+    log_worker: bool = True
 
 
 class WebSettings(BaseModel):

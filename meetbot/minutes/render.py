@@ -33,7 +33,15 @@ from markupsafe import Markup, escape
 from meetbot.domain.model import ItemKind, Meeting
 from meetbot.domain.team import TeamSnapshot
 from meetbot.events import LineKind
-from meetbot.minutes.view import EXTENSIONS, LogLineView, MeetingLinks, MinutesView, TextPart, build_view
+from meetbot.minutes.view import (
+    EXTENSIONS,
+    LogLineView,
+    MeetingLinks,
+    MinutesView,
+    PrerenderedLog,
+    TextPart,
+    build_view,
+)
 
 # Extension -> template name. `.json` is built with json.dumps: a template could emit
 # invalid JSON, and there is nothing to lay out.
@@ -180,6 +188,8 @@ _HTML_SPECIAL = re.compile("[&<>\"']")
 def log_html(lines: Sequence[LogLineView]) -> Markup:
     """The HTML log: a `<div class="line ...">...</div>` and a newline per line, as
     log_lines.html lays them out, every value escaped."""
+    if isinstance(lines, PrerenderedLog):
+        return Markup(lines.html)  # noqa: S704 - made by this function, in the log worker
     texts: list[str] = []  # what users wrote, escaped all at once below
     # Anchors and times: build_view makes them from a line number and a UTC time, so one check
     # over all of them finds nothing to escape (and if it ever does, they are escaped).
@@ -245,6 +255,8 @@ def log_text(lines: Iterable[LogLineView]) -> str:
     """The text log. Replayable: "HH:MM:SS <nick> text", "HH:MM:SS * nick text", "HH:MM:SS ***
     event"; a line break inside a message continues on an indented "| " line, which replay
     appends to the message, so it can never be read as a line of its own (nor run as a command)."""
+    if isinstance(lines, PrerenderedLog):
+        return lines.text
     out: list[str] = []
     for line in lines:
         kind = line.kind

@@ -176,6 +176,21 @@ class LogLineView(NamedTuple):
         return LineKind(self.kind).is_speech
 
 
+class PrerenderedLog(tuple[LogLineView, ...]):
+    """A log whose two renderings were made elsewhere (meetbot.minutes.logworker): no lines of
+    its own, the `.log.html` lines and the `.log.txt` text the `log_html` and `log_text`
+    filters give back as they are. Only for the packaged log templates, which lay the lines out
+    through those filters alone."""
+
+    html: str
+    text: str
+
+    def __new__(cls, html: str, text: str) -> PrerenderedLog:
+        made = super().__new__(cls)
+        made.html, made.text = html, text
+        return made
+
+
 @dataclass(frozen=True, slots=True)
 class FileUrl:
     extension: str
@@ -439,6 +454,12 @@ def _log_line(line: Line, commands: Sequence[tuple[str, re.Pattern[str]]]) -> Lo
     )
 
 
+def log_lines(lines: Iterable[Line], command_prefixes: Sequence[str]) -> tuple[LogLineView, ...]:
+    """The log's lines: edits and redactions show in the lines they change, not as lines of their own."""
+    commands = [(prefix, _command_re(prefix)) for prefix in command_prefixes]
+    return tuple([_log_line(line, commands) for line in lines if line.kind not in _AMENDMENTS])
+
+
 def build_view(
     meeting: Meeting,
     links: MeetingLinks,
@@ -446,9 +467,11 @@ def build_view(
     generator: str,
     command_prefixes: Sequence[str] = ("#",),
     team: TeamSnapshot | None = None,
+    log: tuple[LogLineView, ...] | None = None,
 ) -> MinutesView:
     """The minutes of `meeting` (taken as finished state) as plain values for the templates;
-    `team` adds the agenda, earlier action items and action ids when storage has them."""
+    `team` adds the agenda, earlier action items and action ids when storage has them. `log`:
+    the log's lines when made already (a PrerenderedLog, or none for formats without the log)."""
     nicks = meeting.attendee_nicks()
     items = tuple(_item_view(item, nicks) for item in meeting.items)
     team = team or TeamSnapshot()
@@ -456,7 +479,6 @@ def build_view(
     actions = tuple(_action_view(item, ids) for item in items if item.kind == ItemKind.ACTION)
     by_person, unassigned = _by_person(actions)
     log_href = links.href(".log.html")
-    commands = [(prefix, _command_re(prefix)) for prefix in command_prefixes]
     urls = tuple(FileUrl(ext, url) for ext in EXTENSIONS if (url := links.url(ext)) is not None)
     return MinutesView(
         meeting_id=meeting.id,
@@ -477,8 +499,7 @@ def build_view(
         actions_by_person=by_person,
         unassigned_actions=unassigned,
         attendees=tuple(AttendeeView(p.nick, p.lines, p.is_bot) for p in meeting.people_present()),
-        # Edits and redactions show in the lines they change, not as lines of their own.
-        log=tuple([_log_line(line, commands) for line in meeting.lines if line.kind not in _AMENDMENTS]),
+        log=log_lines(meeting.lines, command_prefixes) if log is None else log,
         links=links,
         log_href=log_href,
         minutes_href=links.href(".html"),
