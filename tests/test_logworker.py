@@ -4,6 +4,7 @@ the publish nothing but the wait."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import marshal
@@ -200,11 +201,20 @@ def test_a_single_core_gets_no_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not LogWorker().enabled
 
 
-async def test_a_worker_killed_during_a_job_is_replaced() -> None:
-    lines = [
-        Line(seq, T0 + timedelta(seconds=seq), LineKind.SAY, "bob", "acct:bob", f"line {seq} <b>&")
-        for seq in range(1, 20_001)  # long enough that the kill comes first
+def _said(count: int, words: str = "<b>&") -> list[Line]:
+    return [
+        Line(seq, T0 + timedelta(seconds=seq), LineKind.SAY, "bob", "acct:bob", f"line {seq} {words}")
+        for seq in range(1, count + 1)
     ]
+
+
+def _rendered_here(lines: list[Line]) -> tuple[str, str]:
+    views = log_lines(lines, ("#",))
+    return str(log_html(views)), log_text(views)
+
+
+async def test_a_worker_killed_during_a_job_is_replaced() -> None:
+    lines = _said(20_000)  # long enough that the kill comes first
     worker = LogWorker()
     try:
         assert worker.start(lines, ("#",)) is None  # starts the worker
@@ -221,11 +231,43 @@ async def test_a_worker_killed_during_a_job_is_replaced() -> None:
         assert job is not None
         made = await worker.result(job)
         assert made is not None
-        views = log_lines(lines, ("#",))
-        assert (made.html, made.text) == (str(log_html(views)), log_text(views))
+        assert (made.html, made.text) == _rendered_here(lines)
     finally:
         await worker.close()
     assert worker.pids() == []
+
+
+async def test_a_job_cut_off_leaves_no_answer_behind_for_the_next() -> None:
+    worker = LogWorker()
+    try:
+        worker.warm()
+        await worker.ready()
+        (pid,) = worker.pids()
+        job = worker.start(_said(20_000), ("#",))
+        assert job is not None
+        await asyncio.sleep(0.05)  # the request is out, its answer not yet back
+        job.cancel()
+        await asyncio.wait([job])
+        # Its answer would have come to the next job: that worker gets no other.
+        assert worker.pids() == []
+        assert await asyncio.wait_for(_exit_of(pid), 5)
+        others = _said(400, "other words")
+        assert worker.start(others, ("#",)) is None  # a new worker
+        await worker.ready()
+        job = worker.start(others, ("#",))
+        assert job is not None
+        made = await worker.result(job)
+        assert made is not None
+        assert (made.html, made.text) == _rendered_here(others)
+    finally:
+        await worker.close()
+
+
+async def _exit_of(pid: int) -> bool:
+    # Another process's end: nothing to wait on but /proc.
+    while Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text():  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    return True
 
 
 def test_the_worker_answers_a_failed_render_and_carries_on() -> None:

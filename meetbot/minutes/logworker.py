@@ -10,8 +10,8 @@ the bot's CPU to hand the lines over and take the text back (bench/NOTES.md, Rou
 The worker is started by the first meeting to grow to WARM_AT lines (or the first long meeting's
 publish, which is then rendered in process, as every publish is while there is no worker ready)
 and lives until the bot stops: a bot whose meetings are all short never pays for a second
-interpreter (~25 MB). A worker that fails or dies costs that publish nothing but the time it
-waited: the log is rendered in process, and the next long meeting starts a new worker.
+interpreter (~26 MB idle here). A worker that fails or dies costs that publish nothing but the
+time it waited: the log is rendered in process, and the next long meeting starts a new worker.
 
 The worker is `python -m meetbot.minutes.logworker`, talking over its stdin and stdout: a length
 and a `marshal` of plain tuples each way (the same interpreter on both ends; unlike a pickle it
@@ -138,18 +138,20 @@ class LogWorker:
         if self._process is None:
             self._spawn()
             return None
-        if not self._process.done() or self._process.exception() is not None:
+        process = self._running()
+        if process is None:
             return None  # still starting, or could not start (said when it failed)
         request = marshal.dumps((pack(lines), tuple(command_prefixes)))
-        return asyncio.create_task(self._exchange(self._process.result(), request), name="log worker job")
+        return asyncio.create_task(self._exchange(process, request), name="log worker job")
 
     async def result(self, job: LogJob) -> PrerenderedLog | None:
-        """The job's log, or None (logged) if the worker failed it: render it in process then."""
+        """The job's log, or None (logged) if the worker failed it: render it in process then.
+        A worker cut off in the middle of a job is not given another (a new one is started for
+        the next long meeting); one that said it could not render this log is."""
         try:
             html, text = await job
-        except (WorkerFailedError, OSError, asyncio.IncompleteReadError, EOFError, ValueError, TypeError):
-            log.warning("the log worker failed; rendering in process, a new worker next time", exc_info=True)
-            await self._discard()
+        except Exception:
+            log.warning("the log worker failed; rendering in process", exc_info=True)
             return None
         self.rendered += 1
         return PrerenderedLog(html, text)
@@ -160,10 +162,15 @@ class LogWorker:
             await asyncio.wait([self._process])
 
     def pids(self) -> list[int]:
-        process = self._process
-        if process is None or not process.done() or process.exception() is not None:
-            return []
-        return [process.result().pid]
+        process = self._running()
+        return [] if process is None else [process.pid]
+
+    def _running(self) -> asyncio.subprocess.Process | None:
+        """The worker's process once started; None while it starts, or if it could not."""
+        starting = self._process
+        if starting is None or not starting.done() or starting.cancelled() or starting.exception():
+            return None
+        return starting.result()
 
     async def close(self) -> None:
         await self._discard()
@@ -196,14 +203,26 @@ class LogWorker:
         assert process.stdin is not None
         assert process.stdout is not None
         async with self._turn:
-            process.stdin.write(_LENGTH.pack(len(request)) + request)
-            await process.stdin.drain()
-            # Our own child, on a pipe no one else holds.
-            ok, answer = marshal.loads(await _read_frame(process.stdout))  # noqa: S302
+            try:
+                process.stdin.write(_LENGTH.pack(len(request)) + request)
+                await process.stdin.drain()
+                # Our own child, on a pipe no one else holds.
+                ok, answer = marshal.loads(await _read_frame(process.stdout))  # noqa: S302
+            except BaseException:
+                # Cut off between a request and its answer (cancelled, the pipe broken, the
+                # worker gone): the next job would read this one's answer. No more jobs for it.
+                self._abandon(process)
+                raise
         if not ok:
             raise WorkerFailedError(answer)
         html, text = answer
         return str(html), str(text)
+
+    def _abandon(self, process: asyncio.subprocess.Process) -> None:
+        if self._running() is process:
+            self._process = None
+        if process.returncode is None:
+            process.kill()
 
     async def _discard(self) -> None:
         starting, self._process = self._process, None
