@@ -287,3 +287,18 @@ def test_the_worker_answers_a_failed_render_and_carries_on() -> None:
 
 def _frame(payload: bytes) -> bytes:
     return struct.pack("!I", len(payload)) + payload
+
+
+async def test_a_worker_that_cannot_start_leaves_the_logs_to_the_bot(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(logworker.sys, "executable", "/nonexistent/python")
+    worker = LogWorker()
+    lines = _said(logworker.MIN_LINES)
+    with caplog.at_level(logging.WARNING, logger="meetbot.minutes.logworker"):
+        assert worker.start(lines, ("#",)) is None  # starts it
+        await worker.ready()
+        assert "the log worker could not be started" in caplog.text
+        assert worker.start(lines, ("#",)) is None  # rendered in the bot
+        assert worker.pids() == []
+    await worker.close()

@@ -181,13 +181,17 @@ class LogWorker:
 
     @staticmethod
     async def _started() -> asyncio.subprocess.Process:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            __name__,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                __name__,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+            )
+        except OSError:
+            log.warning("the log worker could not be started; logs render in the bot", exc_info=True)
+            raise
         assert process.stdout is not None
         try:
             if await _read_frame(process.stdout) != _READY:
