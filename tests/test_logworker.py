@@ -11,6 +11,8 @@ import marshal
 import os
 import signal
 import struct
+import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -144,9 +146,11 @@ async def test_a_meeting_growing_long_has_its_log_from_the_worker_byte_for_byte(
         from_worker = _contents(ended)
         assert set(from_worker) == {".html", ".txt", ".log.html", ".log.txt", ".md", ".json"}
         assert from_worker == await _republished_in_process(app)
+        (pid,) = worker.pids()
     finally:
         await app.close()
-    assert worker.started == 1  # and closed with the app
+    assert worker.started == 1
+    assert await asyncio.wait_for(_exit_of(pid), 5)  # and gone with the app
 
 
 async def test_a_worker_that_dies_costs_the_publish_nothing(
@@ -302,3 +306,28 @@ async def test_a_worker_that_cannot_start_leaves_the_logs_to_the_bot(
         assert worker.start(lines, ("#",)) is None  # rendered in the bot
         assert worker.pids() == []
     await worker.close()
+
+
+async def test_the_lines_are_packed_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    packed_on: list[int] = []
+    real_pack = logworker.pack
+
+    def recording(lines: Sequence[Line]) -> list[logworker.PackedLine]:
+        packed_on.append(threading.get_ident())
+        return real_pack(lines)
+
+    monkeypatch.setattr(logworker, "pack", recording)
+    worker = LogWorker()
+    lines = _said(logworker.MIN_LINES)
+    try:
+        worker.warm()
+        await worker.ready()
+        job = worker.start(lines, ("#",))
+        assert job is not None
+        made = await worker.result(job)
+        assert made is not None
+        assert (made.html, made.text) == _rendered_here(lines)
+    finally:
+        await worker.close()
+    assert len(packed_on) == 1
+    assert threading.get_ident() not in packed_on
