@@ -85,6 +85,16 @@ def test_a_prerendered_log_is_what_the_filters_give() -> None:
     assert len(prerendered) == 0
 
 
+def test_prerendered_logs_are_equal_only_when_their_texts_are() -> None:
+    made = PrerenderedLog("<div>made</div>\n", "made\n")
+    assert made == PrerenderedLog("<div>made</div>\n", "made\n")
+    assert hash(made) == hash(PrerenderedLog("<div>made</div>\n", "made\n"))
+    assert made != PrerenderedLog("<div>other</div>\n", "made\n")
+    assert made != PrerenderedLog("<div>made</div>\n", "other\n")
+    assert made != ()
+    assert () != made  # noqa: SIM300 - the other operand's side
+
+
 def _meeting(start: datetime, lines: int) -> list[MessageIn]:
     def said(i: int, nick: str, text: str) -> MessageIn:
         return MessageIn(ROOM, Identity("libera", nick, nick), text, start + timedelta(seconds=i))

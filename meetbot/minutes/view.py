@@ -190,6 +190,20 @@ class PrerenderedLog(tuple[LogLineView, ...]):
         made.html, made.text = html, text
         return made
 
+    # As an empty tuple it would equal every other prerendered log and every empty log, and
+    # views holding different logs would compare equal.
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PrerenderedLog):
+            return (self.html, self.text) == (other.html, other.text)
+        return False if isinstance(other, tuple) else NotImplemented
+
+    def __ne__(self, other: object) -> bool:  # tuple's own would answer otherwise
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def __hash__(self) -> int:
+        return hash((self.html, self.text))
+
 
 @dataclass(frozen=True, slots=True)
 class FileUrl:
