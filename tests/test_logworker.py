@@ -240,12 +240,7 @@ async def test_a_worker_killed_during_a_job_is_replaced() -> None:
         assert await worker.result(job) is None
         assert worker.start(lines, ("#",)) is None  # a new worker, for the next time
         assert worker.started == 2
-        await worker.ready()
-        job = worker.start(lines, ("#",))
-        assert job is not None
-        made = await worker.result(job)
-        assert made is not None
-        assert (made.html, made.text) == _rendered_here(lines)
+        await _renders_as_here(worker, lines)
     finally:
         await worker.close()
     assert worker.pids() == []
@@ -267,14 +262,19 @@ async def test_a_job_cut_off_leaves_no_answer_behind_for_the_next() -> None:
         assert await asyncio.wait_for(_exit_of(pid), 5)
         others = _said(400, "other words")
         assert worker.start(others, ("#",)) is None  # a new worker
-        await worker.ready()
-        job = worker.start(others, ("#",))
-        assert job is not None
-        made = await worker.result(job)
-        assert made is not None
-        assert (made.html, made.text) == _rendered_here(others)
+        await _renders_as_here(worker, others)
     finally:
         await worker.close()
+
+
+async def _renders_as_here(worker: LogWorker, lines: list[Line]) -> None:
+    """The worker, once up, renders `lines` as the bot would."""
+    await worker.ready()
+    job = worker.start(lines, ("#",))
+    assert job is not None
+    made = await worker.result(job)
+    assert made is not None
+    assert (made.html, made.text) == _rendered_here(lines)
 
 
 async def _exit_of(pid: int) -> bool:
@@ -331,12 +331,7 @@ async def test_the_lines_are_packed_off_the_event_loop(monkeypatch: pytest.Monke
     lines = _said(logworker.MIN_LINES)
     try:
         worker.warm()
-        await worker.ready()
-        job = worker.start(lines, ("#",))
-        assert job is not None
-        made = await worker.result(job)
-        assert made is not None
-        assert (made.html, made.text) == _rendered_here(lines)
+        await _renders_as_here(worker, lines)
     finally:
         await worker.close()
     assert len(packed_on) == 1
