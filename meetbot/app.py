@@ -312,7 +312,7 @@ class App:
         (SIGTERM), it quits the networks, finishes its writes and closes."""
         indexer = self.database.search.indexer
         if indexer.runs_in_background:
-            # SQLite queues new lines for the search index: keep the queue short for searches.
+            # New lines wait for the search index: keep the backlog short for searches.
             self._indexing = asyncio.create_task(indexer.run_forever(), name="search index")
         try:
             while True:

@@ -243,3 +243,45 @@ async def test_a_network_id_is_unique_within_a_meeting(database: AsyncEngine, re
     with pytest.raises(IntegrityError):
         async with database.begin() as connection:
             await connection.execute(insert, {"meeting": 1, "seq": 6, "at": T0})
+
+
+async def _postgres_scalar(database: AsyncEngine, sql: str) -> object:
+    async with database.connect() as connection:
+        return await connection.scalar(text(sql))
+
+
+_SEARCH_INDEX_EXISTS = "SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_meeting_lines_search'"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_0010_gives_the_lines_stored_before_it_their_vectors_and_goes_back(
+    database: AsyncEngine, engine: Engine
+) -> None:
+    """0010 moves PostgreSQL's full-text index off the write path: the lines stored before have
+    their vectors (and are found) at once; the way back brings 0005's index back."""
+    await migrate.upgrade(database, FIRST_RELEASED)
+    await _fill_first_schema(database)
+    await migrate.upgrade(database, "0009")
+    assert await _postgres_scalar(database, _SEARCH_INDEX_EXISTS) == 1
+    await migrate.upgrade(database, "0010")
+    assert await _postgres_scalar(database, _SEARCH_INDEX_EXISTS) == 0
+    assert await _postgres_scalar(database, "SELECT count(*) FROM meeting_lines_search_vectors") == 4
+    found = (
+        "SELECT count(*) FROM meeting_lines_search_vectors "
+        "WHERE vector @@ plainto_tsquery('simple', 'mirror2')"
+    )
+    assert await _postgres_scalar(database, found) == 1
+    # A line's new text makes its vector again (a redaction blanks it), each time.
+    for new_text, expected in (("", 0), ("#info mirror2 is back", 1)):
+        async with database.begin() as connection:
+            await connection.execute(
+                text("UPDATE meeting_lines SET text = :text WHERE seq = 3"), {"text": new_text}
+            )
+        assert await _postgres_scalar(database, found) == expected
+    await migrate.downgrade(database, "0009")
+    assert await _postgres_scalar(database, _SEARCH_INDEX_EXISTS) == 1
+    assert await _postgres_scalar(database, "SELECT to_regclass('meeting_lines_search_vectors') IS NULL")
+    await migrate.upgrade(database)
+    await _meeting_reads_back(database, engine)
+    async with database.connect() as connection:
+        assert await connection.run_sync(_diff) == []

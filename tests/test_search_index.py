@@ -1,7 +1,8 @@
-"""Full-text indexing off the line-write path (SQLite, migration 0008): lines are queued when
-written and indexed by a catch-up, before every search and in the bot's background. Search
-never misses a line nor finds withdrawn text, and FTS5 stays consistent with meeting_lines
-whichever comes first: indexing, a redaction or a deletion."""
+"""Full-text indexing off the line-write path (SQLite, migration 0008; PostgreSQL, 0010): lines
+are queued (SQLite) or left without a vector (PostgreSQL) when written and indexed by a
+catch-up, before every search and in the bot's background. Search never misses a line nor finds
+withdrawn text, and the index stays consistent with meeting_lines whichever comes first:
+indexing, a redaction or a deletion."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from meetbot.config import Settings
 from meetbot.domain.model import Line
 from meetbot.engine import Engine
 from meetbot.events import Identity, LineKind, MessageIn, Outbound, RoomRef
+from meetbot.storage import search_index
 from meetbot.storage.database import Database, create_engine
 from meetbot.storage.search_index import SearchIndexer
 from meetbot.storage.tables import MeetingRow
@@ -44,15 +46,38 @@ async def texts(database: Database, query: str) -> list[str]:
     return [hit.text for hit in (await database.search.search(query)).hits]
 
 
-async def queued(engine: AsyncEngine) -> int:
+_UNINDEXED_PG = (
+    "SELECT count(*) FROM meeting_lines AS line WHERE NOT EXISTS "
+    "(SELECT 1 FROM meeting_lines_search_vectors AS indexed WHERE indexed.id = line.id)"
+)
+# Vectors that are not what the line's text makes now.
+_STALE_PG = (
+    "SELECT count(*) FROM meeting_lines_search_vectors AS indexed JOIN meeting_lines AS line "
+    "ON line.id = indexed.id WHERE indexed.vector <> to_tsvector('simple', line.text)"
+)
+
+
+async def scalar(engine: AsyncEngine, sql: str) -> int:
     async with engine.connect() as connection:
-        return int(await connection.scalar(text("SELECT count(*) FROM meeting_lines_search_queue")) or 0)
+        return int(await connection.scalar(text(sql)) or 0)
+
+
+async def queued(engine: AsyncEngine) -> int:
+    """Lines waiting to be indexed: queued (SQLite), or without a vector (PostgreSQL)."""
+    if engine.dialect.name == "postgresql":
+        return await scalar(engine, _UNINDEXED_PG)
+    return await scalar(engine, "SELECT count(*) FROM meeting_lines_search_queue")
 
 
 async def assert_index_matches_lines(engine: AsyncEngine) -> None:
-    """Nothing queued, and FTS5 holds exactly the text of meeting_lines: rank 1 compares the
-    index with the content table (the plain check misses a 'delete' of a never-indexed row)."""
+    """Nothing waiting, and the index holds exactly the text of meeting_lines. SQLite: rank 1
+    compares FTS5 with the content table (the plain check misses a 'delete' of a never-indexed
+    row). PostgreSQL: every vector is what its line's text makes (a vector of a line gone
+    cannot be: the foreign key)."""
     assert await queued(engine) == 0
+    if engine.dialect.name == "postgresql":
+        assert await scalar(engine, _STALE_PG) == 0
+        return
     async with engine.begin() as connection:
         await connection.execute(
             text("INSERT INTO meeting_lines_search(meeting_lines_search, rank) VALUES ('integrity-check', 1)")
@@ -134,12 +159,123 @@ async def test_two_processes_catching_up_at_once_index_each_line_once(
     await assert_index_matches_lines(database.engine)
 
 
-async def test_postgresql_queues_nothing(opened_database: Database) -> None:
-    indexer = opened_database.search.indexer
-    assert indexer.queues == (opened_database.engine.dialect.name == "sqlite")
-    if not indexer.queues:
-        assert await indexer.catch_up() == 0
-        assert not indexer.runs_in_background
+POSTGRESQL = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+@POSTGRESQL
+async def test_postgresql_makes_no_vector_when_a_line_is_written(
+    opened_database: Database, engine: Engine
+) -> None:
+    database = opened_database
+    indexer = database.search.indexer
+    assert indexer.runs_in_background
+    await finished_meeting(database, engine, [line(1, "#startmeeting"), line(2, "the avocet plan")])
+    assert await queued(database.engine) == 2
+    assert await indexer.catch_up() == 2
+    assert await indexer.catch_up() == 0
+    await assert_index_matches_lines(database.engine)
+    assert await texts(database, "avocet") == ["the avocet plan"]
+
+
+@POSTGRESQL
+@pytest.mark.parametrize("indexed_first", [False, True], ids=["waiting", "indexed"])
+async def test_postgresql_a_redacted_line_is_not_found_by_its_old_text(
+    opened_database: Database, engine: Engine, indexed_first: bool
+) -> None:
+    database = opened_database
+    meeting_id = await finished_meeting(
+        database,
+        engine,
+        [line(1, "#startmeeting"), line(2, "my secret numbat token", native_id="$c"), line(3, "#endmeeting")],
+    )
+    if indexed_first:
+        assert await database.search.indexer.catch_up() == 3
+    await database.meetings.blank_lines(meeting_id, "$c")
+    # An indexed line's vector is made again with its new text; a waiting one waits on.
+    assert await queued(database.engine) == (0 if indexed_first else 3)
+    assert await texts(database, "numbat") == []
+    assert await texts(database, "secret token") == []
+    await assert_index_matches_lines(database.engine)
+
+
+@POSTGRESQL
+async def test_postgresql_deleting_a_meeting_takes_its_vectors(
+    opened_database: Database, engine: Engine
+) -> None:
+    database = opened_database
+    await finished_meeting(database, engine, [line(1, "#startmeeting"), line(2, "a kept kestrel")])
+    gone = await finished_meeting(database, engine, [line(1, "#startmeeting"), line(2, "a deleted kestrel")])
+    await database.search.indexer.catch_up()
+    async with database.engine.begin() as connection:
+        await connection.execute(delete(MeetingRow).where(MeetingRow.id == gone))  # lines by cascade
+    assert await scalar(database.engine, "SELECT count(*) FROM meeting_lines_search_vectors") == 2
+    assert await texts(database, "kestrel") == ["a kept kestrel"]
+    await assert_index_matches_lines(database.engine)
+
+
+@POSTGRESQL
+async def test_postgresql_a_line_that_commits_long_after_newer_ones_is_found_by_the_sweep(
+    opened_database: Database, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = opened_database
+    indexer = SearchIndexer(database.engine, batch=4)
+    monkeypatch.setattr(search_index, "MARGIN", 5)
+    await finished_meeting(database, engine, [line(seq, f"the curlew said {seq}") for seq in range(1, 21)])
+    assert await indexer.catch_up() == 20
+    # As if the third line's transaction had committed after all the others were indexed.
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            text(
+                "DELETE FROM meeting_lines_search_vectors WHERE id = "
+                "(SELECT id FROM meeting_lines WHERE text = 'the curlew said 3')"
+            )
+        )
+    assert await indexer.catch_up() == 0  # below the newest ids less the margin
+    assert await indexer.sweep() == 1
+    await assert_index_matches_lines(database.engine)
+    assert await texts(database, "curlew 3") == ["the curlew said 3"]
+
+
+@POSTGRESQL
+async def test_postgresql_processes_catching_up_at_once_index_each_line_once(
+    opened_database: Database, engine: Engine
+) -> None:
+    database = opened_database
+    await finished_meeting(database, engine, [line(seq, f"the osprey said {seq}") for seq in range(1, 401)])
+    other = create_engine(str(database.engine.url.render_as_string(hide_password=False)))
+    try:
+        done = await asyncio.gather(
+            *(SearchIndexer(e, batch=7).catch_up() for e in (database.engine, other, database.engine, other))
+        )
+    finally:
+        await other.dispose()
+    assert sum(done) == 400
+    await assert_index_matches_lines(database.engine)
+
+
+@POSTGRESQL
+async def test_postgresql_the_bot_sweeps_as_it_starts_then_catches_up(
+    opened_database: Database, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = opened_database
+    indexer = database.search.indexer
+    calls: list[str] = []
+
+    async def sweep() -> int:
+        calls.append("sweep")
+        return 0
+
+    async def catch_up() -> int:
+        calls.append("catch_up")
+        if len(calls) == 3:
+            raise asyncio.CancelledError
+        return 0
+
+    monkeypatch.setattr(indexer, "sweep", sweep)
+    monkeypatch.setattr(indexer, "catch_up", catch_up)
+    with pytest.raises(asyncio.CancelledError):
+        await indexer.run_forever(interval=0, sweep_interval=3600)
+    assert calls == ["sweep", "catch_up", "catch_up"]
 
 
 class _Speaker:

@@ -1,7 +1,8 @@
 """Full-text search over what was said in public meetings, one method for both backends:
 SQLite FTS5 (the `meeting_lines_search` table of migration 0005) or PostgreSQL's
-`to_tsvector('simple', text)` (its GIN index). On SQLite new lines wait in a queue to be
-indexed (migration 0008); a search indexes them first (`meetbot.storage.search_index`).
+`to_tsvector('simple', text)` (`meeting_lines_search_vectors`, GIN-indexed, migration 0010).
+New lines wait to be indexed (migrations 0008 and 0010); a search indexes them first
+(`meetbot.storage.search_index`).
 
 User input never reaches either query language: the query is cut into words here and each
 word is quoted (FTS5) or passed to `plainto_tsquery` (PostgreSQL), so `"`, `*`, `NEAR`, `:`,
@@ -46,6 +47,8 @@ from meetbot.storage.tables import ItemRow, LineRow, MeetingRow
 
 # The FTS5 table of migration 0005; raw SQL only, so not part of the models' metadata.
 _FTS = table("meeting_lines_search", column("rowid", Integer), column("rank", Float))
+# PostgreSQL's vectors of migration 0010, likewise.
+_VECTORS = table("meeting_lines_search_vectors", column("id", Integer), column("vector"))
 
 MAX_WORDS = 16
 MAX_WORD_LENGTH = 64
@@ -139,7 +142,7 @@ class SearchStore:
         words = query_words(query)
         if not words:
             return SearchResults((), (), 0, offset, limit)
-        # Lines written up to now are in the index before we look (SQLite queues them).
+        # Lines written up to now are in the index before we look (it takes them in later).
         await self.indexer.catch_up()
         async with self._session() as session:
             matched, rank = self._match(words)
@@ -180,10 +183,9 @@ class SearchStore:
                 literal(fts5_query(words))
             )
             return match, _FTS.c.rank
-        # The same expression as the GIN index of migration 0005, or the index isn't used.
-        vector = func.to_tsvector(literal_column("'simple'"), LineRow.text)
+        # The vectors are to_tsvector('simple', text) (migration 0010): the same configuration.
         tsquery = func.plainto_tsquery(literal_column("'simple'"), " ".join(words))
-        return vector.op("@@")(tsquery), func.ts_rank(vector, tsquery)
+        return _VECTORS.c.vector.op("@@")(tsquery), func.ts_rank(_VECTORS.c.vector, tsquery)
 
     def _base(
         self, rank: ColumnElement[float]
@@ -232,6 +234,8 @@ class SearchStore:
         )
         if self._dialect == "sqlite":
             query = query.join(_FTS, _FTS.c.rowid == LineRow.id)
+        else:
+            query = query.join(_VECTORS, _VECTORS.c.id == LineRow.id)
         return query.where(PUBLIC, LineRow.kind.in_(SEARCHED_KINDS), current)
 
     async def _filter_clauses(

@@ -1,16 +1,23 @@
-"""Catching up SQLite's full-text index with the lines written since (migration 0008).
+"""Catching up the full-text index with the lines written since (migrations 0008 and 0010).
 
-A line's write only queues its id (`meeting_lines_search_queue`): indexing it there cost ~80 %
-of the write. `SearchIndexer.catch_up` indexes the queued lines' current text and empties the
-queue. Search catches up before it looks, so it never misses a line; the bot also catches up
-every couple of seconds (`run_forever`) so that a search rarely has anything to do.
+On SQLite a line's write only queues its id (`meeting_lines_search_queue`): indexing it there
+cost ~80 % of the write. `SearchIndexer.catch_up` indexes the queued lines' current text and
+empties the queue. On PostgreSQL a line's write does nothing for the index (its GIN index cost
+the server ~15 % of a line's write); `catch_up` makes the vectors of the newest lines that have
+none (`meeting_lines_search_vectors`). Search catches up before it looks, so it never misses a
+line; the bot also catches up every couple of seconds (`run_forever`) so that a search rarely
+has anything to do.
 
 Several processes may catch up on one file at once (the bot and `meetbot serve`): each batch is
 one transaction that takes the write lock first (BEGIN IMMEDIATE), so reading the queue,
 indexing and dequeuing see one state and no line is indexed twice. Batches are bounded so a
 long backlog (a bulk import) never holds the lock long against the bot's line writes.
 
-PostgreSQL indexes at query time (a GIN expression index): nothing is queued, nothing to do.
+On PostgreSQL, with no queue, the lines without a vector are looked for among the newest: those
+above the highest line indexed less MARGIN ids, which leaves room for a transaction that took
+its ids before another's and committed after it. A line that commits later still than that is
+found by `sweep` (every line without a vector), which the bot runs as it starts and every
+SWEEP_INTERVAL. Processes catching up at once may make the same vector: the second is ignored.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 log = logging.getLogger(__name__)
@@ -36,18 +44,40 @@ _INDEX = (
 )
 _DEQUEUE = "DELETE FROM meeting_lines_search_queue WHERE id <= ?"
 
+# Line ids below the highest indexed one that catch_up still looks at (PostgreSQL): a group commit
+# is a few hundred lines at most, so transactions in flight together hold far fewer ids.
+MARGIN = 2_000
+# How often the bot looks at every line for one without a vector (PostgreSQL).
+SWEEP_INTERVAL = 600.0
+_PG_INDEX = (
+    "INSERT INTO meeting_lines_search_vectors (id, vector) "
+    "SELECT line.id, to_tsvector('simple', line.text) FROM meeting_lines AS line "
+    "WHERE line.id > "
+    "(SELECT coalesce(max(id), 0) FROM meeting_lines_search_vectors) - CAST(:margin AS BIGINT) "
+    "AND NOT EXISTS (SELECT 1 FROM meeting_lines_search_vectors AS indexed WHERE indexed.id = line.id) "
+    "ORDER BY line.id LIMIT :batch ON CONFLICT (id) DO NOTHING"
+)
+# A margin that takes in every line (ids are 32-bit).
+_EVERY_LINE = 1 << 40
+
 
 class SearchIndexer:
     def __init__(self, engine: AsyncEngine, *, batch: int = BATCH) -> None:
         self._engine = engine
         self._batch = batch
+        self._postgresql = engine.dialect.name == "postgresql"
         self.queues = engine.dialect.name == "sqlite"
         # One shared connection in memory: a background transaction would land in whatever
         # the foreground is doing on it. Search still catches up there, between its own uses.
-        self.runs_in_background = self.queues and engine.url.database not in (None, "", ":memory:")
+        self.runs_in_background = self._postgresql or (
+            self.queues and engine.url.database not in (None, "", ":memory:")
+        )
 
     async def catch_up(self) -> int:
-        """Index every line queued so far; the number of lines indexed."""
+        """Index every line queued so far (SQLite), or the newest lines without a vector
+        (PostgreSQL); the number of lines indexed."""
+        if self._postgresql:
+            return await self._index_newest(everything=False)
         if not self.queues:
             return 0
         total = 0
@@ -63,6 +93,25 @@ class SearchIndexer:
                 total += indexed
                 if indexed < self._batch:
                     return total
+
+    async def sweep(self) -> int:
+        """catch_up, on PostgreSQL over every line: a line that committed long after lines with
+        higher ids (see MARGIN) is indexed here. Elsewhere, catch_up."""
+        if self._postgresql:
+            return await self._index_newest(everything=True)
+        return await self.catch_up()
+
+    async def _index_newest(self, *, everything: bool) -> int:
+        parameters = {"margin": _EVERY_LINE if everything else MARGIN, "batch": self._batch}
+        total = 0
+        while True:
+            # One transaction a batch, so a long backlog never holds one open. Until a batch finds
+            # nothing: one that found less than it could may have met another process's.
+            async with self._engine.begin() as connection:
+                indexed = (await connection.execute(text(_PG_INDEX), parameters)).rowcount
+            total += indexed
+            if not indexed:
+                return total
 
     async def _index_batch(self, connection: AsyncConnection) -> int:
         # Waits (busy timeout) while another process writes; from here on the queue is ours.
@@ -81,12 +130,19 @@ class SearchIndexer:
             raise
         return indexed
 
-    async def run_forever(self, interval: float = 2.0) -> None:
-        """Catch up every `interval` seconds until cancelled; a failure (the file locked for
-        30 s, a full disk) is logged and tried again next time, search catches up by itself."""
+    async def run_forever(self, interval: float = 2.0, sweep_interval: float = SWEEP_INTERVAL) -> None:
+        """Catch up every `interval` seconds until cancelled, and sweep as it starts and every
+        `sweep_interval`; a failure (the file locked for 30 s, a full disk, the server away) is
+        logged and tried again next time, search catches up by itself."""
+        loop = asyncio.get_running_loop()
+        swept: float | None = None
         while True:
             try:
-                await self.catch_up()
+                if swept is None or loop.time() - swept >= sweep_interval:
+                    await self.sweep()
+                    swept = loop.time()
+                else:
+                    await self.catch_up()
             except Exception:
                 log.exception("catching up the search index failed; trying again in %.0fs", interval)
             await asyncio.sleep(interval)
