@@ -253,29 +253,67 @@ async def test_postgresql_processes_catching_up_at_once_index_each_line_once(
     await assert_index_matches_lines(database.engine)
 
 
-@POSTGRESQL
-async def test_postgresql_the_bot_sweeps_as_it_starts_then_catches_up(
-    opened_database: Database, engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    database = opened_database
-    indexer = database.search.indexer
-    calls: list[str] = []
+async def _looks(
+    indexer: SearchIndexer,
+    monkeypatch: pytest.MonkeyPatch,
+    newest: list[int],
+    *,
+    max_wait: float = 3600,
+) -> list[str]:
+    """What run_forever does at each look, the newest line being each of `newest` in turn."""
+    done: list[str] = []
+    script = iter(newest)
+
+    async def newest_line() -> int:
+        try:
+            return next(script)
+        except StopIteration:
+            raise asyncio.CancelledError from None
 
     async def sweep() -> int:
-        calls.append("sweep")
+        done.append("sweep")
         return 0
 
     async def catch_up() -> int:
-        calls.append("catch_up")
-        if len(calls) == 3:
-            raise asyncio.CancelledError
+        done.append("catch up")
         return 0
 
+    monkeypatch.setattr(indexer, "_newest_line", newest_line)
     monkeypatch.setattr(indexer, "sweep", sweep)
     monkeypatch.setattr(indexer, "catch_up", catch_up)
     with pytest.raises(asyncio.CancelledError):
-        await indexer.run_forever(interval=0, sweep_interval=3600)
-    assert calls == ["sweep", "catch_up", "catch_up"]
+        await indexer.run_forever(interval=0, sweep_interval=3600, quiet_lines=100, max_wait=max_wait)
+    return done
+
+
+async def test_the_bot_sweeps_as_it_starts_then_catches_up_while_lines_come_slowly(
+    sqlite_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    indexer = sqlite_database.search.indexer
+    assert await _looks(indexer, monkeypatch, [7, 50, 150]) == ["sweep", "catch up", "catch up"]
+
+
+async def test_the_index_waits_while_the_bot_logs_hard(
+    sqlite_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    indexer = sqlite_database.search.indexer
+    # 101 lines or more since the last look: busy, nothing done; then a quiet look catches up.
+    done = await _looks(indexer, monkeypatch, [0, 101, 1_000, 5_000, 5_050, 5_100, 9_000])
+    assert done == ["sweep", "catch up", "catch up"]
+    # However busy, not for longer than max_wait.
+    done = await _looks(indexer, monkeypatch, [0, 500, 1_000, 1_500], max_wait=0)
+    assert done == ["sweep", "catch up", "catch up", "catch up"]
+
+
+async def test_the_newest_line_is_read_from_the_database(
+    opened_database: Database, engine: Engine
+) -> None:
+    database = opened_database
+    assert await database.search.indexer._newest_line() == 0
+    await finished_meeting(database, engine, [line(1, "#startmeeting"), line(2, "a godwit")])
+    async with database.engine.connect() as connection:
+        newest = await connection.scalar(text("SELECT max(id) FROM meeting_lines"))
+    assert await database.search.indexer._newest_line() == newest
 
 
 class _Speaker:
