@@ -152,7 +152,8 @@ class SearchIndexer:
         While more than `quiet_lines` lines came in since the last look, the bot is logging hard
         and the index waits, for `max_wait` seconds at most: indexing takes SQLite's write lock
         from the line writer and CPU from the rest (bench/run's sustained logging over 100
-        channels on SQLite: ~13,300 lines/s with a catch-up every 2 s, ~17,500 without)."""
+        channels on SQLite: 13,344 lines/s with a catch-up every 2 s, 20,471 waiting; Round 10
+        of bench/NOTES.md)."""
         loop = asyncio.get_running_loop()
         swept: float | None = None
         seen: int | None = None  # the newest line at the last look
