@@ -7,6 +7,8 @@ indexing, a redaction or a deletion."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -185,6 +187,36 @@ async def test_postgresql_a_line_that_commits_long_after_newer_ones_is_found_by_
     assert await indexer.sweep() == 1
     await assert_index_matches_lines(database.engine)
     assert await texts(database, "curlew 3") == ["the curlew said 3"]
+
+
+@POSTGRESQL
+async def test_postgresql_a_process_that_may_only_read_searches_what_is_indexed(
+    opened_database: Database, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`meetbot serve` with a role that may only read: its searches cannot catch up, so they find
+    what the bot's own catch-ups indexed, and say why once."""
+    database = opened_database
+    await finished_meeting(database, engine, [line(1, "#startmeeting"), line(2, "the dunlin count")])
+    await database.search.indexer.catch_up()
+    await finished_meeting(database, engine, [line(1, "#startmeeting"), line(2, "a later dunlin")])
+    role = f"meetbot_reader_{uuid.uuid4().hex[:8]}"
+    async with database.engine.begin() as connection:
+        await connection.execute(text(f"CREATE ROLE {role} LOGIN"))
+        await connection.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"))
+    try:
+        reader = await Database.open(database.engine.url.set(username=role).render_as_string(False))
+        try:
+            with caplog.at_level(logging.WARNING, logger="meetbot.storage.search"):
+                assert await texts(reader, "dunlin") == ["the dunlin count"]
+                assert await texts(reader, "dunlin") == ["the dunlin count"]
+        finally:
+            await reader.close()
+        assert caplog.text.count("may not write to the database") == 1
+        assert await texts(database, "dunlin") == ["a later dunlin", "the dunlin count"]
+    finally:
+        async with database.engine.begin() as connection:
+            await connection.execute(text(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"))
+            await connection.execute(text(f"DROP ROLE {role}"))
 
 
 async def _looks(

@@ -15,6 +15,7 @@ log), and redacted text (blanked in storage) found nowhere.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from sqlalchemy import (
     select,
     table,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -46,9 +48,15 @@ from meetbot.storage.search_index import SearchIndexer
 from meetbot.storage.tables import ItemRow, LineRow, MeetingRow
 
 # The FTS5 table of migration 0005; raw SQL only, so not part of the models' metadata.
+log = logging.getLogger(__name__)
+
 _FTS = table("meeting_lines_search", column("rowid", Integer), column("rank", Float))
 # PostgreSQL's vectors of migration 0010, likewise.
 _VECTORS = table("meeting_lines_search_vectors", column("id", Integer), column("vector"))
+
+# PostgreSQL refusing a search's catch-up its writes: a role that may only read (one given to
+# `meetbot serve`, say) or a read-only server (a hot standby).
+_MAY_ONLY_READ = ("42501", "25006")
 
 MAX_WORDS = 16
 MAX_WORD_LENGTH = 64
@@ -129,6 +137,7 @@ class SearchStore:
         self._dialect = engine.dialect.name
         self._listing = listing
         self.indexer = SearchIndexer(engine)
+        self._said_read_only = False
 
     def _session(self) -> AsyncSession:
         return self._sessions()
@@ -143,7 +152,7 @@ class SearchStore:
         if not words:
             return SearchResults((), (), 0, offset, limit)
         # Lines written up to now are in the index before we look (it takes them in later).
-        await self.indexer.catch_up()
+        await self._catch_up()
         async with self._session() as session:
             matched, rank = self._match(words)
             clauses = [matched, *await self._filter_clauses(session, filters)]
@@ -175,6 +184,21 @@ class SearchStore:
                 for line, meeting, target_seq, item_kind, score in _rows(result.all())
             )
             return SearchResults(tuple(words), hits, total or 0, offset, limit)
+
+    async def _catch_up(self) -> None:
+        try:
+            await self.indexer.catch_up()
+        except DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) not in _MAY_ONLY_READ:
+                raise
+            # The bot's own catch-ups keep the index a couple of seconds behind at most.
+            if not self._said_read_only:
+                self._said_read_only = True
+                log.warning(
+                    "this process may not write to the database, so its searches find what the bot "
+                    "has indexed (seconds behind): %s",
+                    str(error.orig).splitlines()[0],
+                )
 
     def _match(self, words: list[str]) -> tuple[ColumnElement[bool], ColumnElement[float]]:
         if self._dialect == "sqlite":
