@@ -47,9 +47,9 @@ from meetbot.storage.meetings import translate_outages
 from meetbot.storage.search_index import SearchIndexer
 from meetbot.storage.tables import ItemRow, LineRow, MeetingRow
 
-# The FTS5 table of migration 0005; raw SQL only, so not part of the models' metadata.
 log = logging.getLogger(__name__)
 
+# The FTS5 table of migration 0005; raw SQL only, so not part of the models' metadata.
 _FTS = table("meeting_lines_search", column("rowid", Integer), column("rank", Float))
 # PostgreSQL's vectors of migration 0010, likewise.
 _VECTORS = table("meeting_lines_search_vectors", column("id", Integer), column("vector"))
