@@ -125,7 +125,7 @@ async def test_every_step_down_to_the_first_schema_and_back(database: AsyncEngin
     await _meeting_reads_back(database, engine)
 
 
-async def _sqlite_scalar(database: AsyncEngine, sql: str) -> object:
+async def _scalar(database: AsyncEngine, sql: str) -> object:
     async with database.connect() as connection:
         return await connection.scalar(text(sql))
 
@@ -139,7 +139,7 @@ async def _index_matches_lines(database: AsyncEngine) -> None:
 
 
 async def _found(database: AsyncEngine, word: str) -> object:
-    return await _sqlite_scalar(
+    return await _scalar(
         database, f"SELECT count(*) FROM meeting_lines_search WHERE meeting_lines_search MATCH '{word}'"
     )
 
@@ -163,16 +163,16 @@ async def test_the_search_queue_carries_the_index_over_both_ways(tmp_path: Path)
         await migrate.upgrade(database, "0007")
         await _fill_first_schema(database)
         await migrate.upgrade(database, "0008")
-        assert await _sqlite_scalar(database, "SELECT count(*) FROM meeting_lines_search_queue") == 0
+        assert await _scalar(database, "SELECT count(*) FROM meeting_lines_search_queue") == 0
         await _index_matches_lines(database)
         assert await _found(database, "mirror2") == 1
         await _say(database, 5, "a late heron")
-        assert await _sqlite_scalar(database, "SELECT count(*) FROM meeting_lines_search_queue") == 1
+        assert await _scalar(database, "SELECT count(*) FROM meeting_lines_search_queue") == 1
         assert await _found(database, "heron") == 0  # queued until a catch-up (or a search)
 
         await migrate.downgrade(database, "0007")
         assert (
-            await _sqlite_scalar(database, "SELECT count(*) FROM sqlite_master WHERE name LIKE '%queue'") == 0
+            await _scalar(database, "SELECT count(*) FROM sqlite_master WHERE name LIKE '%queue'") == 0
         )
         await _search_triggers_survive(database)
         await _index_matches_lines(database)
@@ -201,13 +201,13 @@ async def test_lines_led_by_network_id_keep_their_search_index(tmp_path: Path) -
         await _say(database, 5, "a late heron")
         await migrate.upgrade(database, "0009")
         await _search_triggers_survive(database)
-        assert await _sqlite_scalar(database, "SELECT count(*) FROM meeting_lines_search_queue") == 1
+        assert await _scalar(database, "SELECT count(*) FROM meeting_lines_search_queue") == 1
         assert await _found(database, "heron") == 0
         assert await SearchIndexer(database).catch_up() == 1
         await _index_matches_lines(database)
         assert [await _found(database, word) for word in ("mirror2", "heron")] == [1, 1]
         # Each index's columns, in order; the one on native_id alone is gone.
-        indexes = await _sqlite_scalar(
+        indexes = await _scalar(
             database,
             "SELECT group_concat(columns, ' ') FROM (SELECT (SELECT group_concat(name, ',') FROM "
             "pragma_index_info(list.name)) AS columns FROM pragma_index_list('meeting_lines') AS list "
@@ -245,11 +245,6 @@ async def test_a_network_id_is_unique_within_a_meeting(database: AsyncEngine, re
             await connection.execute(insert, {"meeting": 1, "seq": 6, "at": T0})
 
 
-async def _postgres_scalar(database: AsyncEngine, sql: str) -> object:
-    async with database.connect() as connection:
-        return await connection.scalar(text(sql))
-
-
 _SEARCH_INDEX_EXISTS = "SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_meeting_lines_search'"
 
 
@@ -262,25 +257,25 @@ async def test_0010_gives_the_lines_stored_before_it_their_vectors_and_goes_back
     await migrate.upgrade(database, FIRST_RELEASED)
     await _fill_first_schema(database)
     await migrate.upgrade(database, "0009")
-    assert await _postgres_scalar(database, _SEARCH_INDEX_EXISTS) == 1
+    assert await _scalar(database, _SEARCH_INDEX_EXISTS) == 1
     await migrate.upgrade(database, "0010")
-    assert await _postgres_scalar(database, _SEARCH_INDEX_EXISTS) == 0
-    assert await _postgres_scalar(database, "SELECT count(*) FROM meeting_lines_search_vectors") == 4
+    assert await _scalar(database, _SEARCH_INDEX_EXISTS) == 0
+    assert await _scalar(database, "SELECT count(*) FROM meeting_lines_search_vectors") == 4
     found = (
         "SELECT count(*) FROM meeting_lines_search_vectors "
         "WHERE vector @@ plainto_tsquery('simple', 'mirror2')"
     )
-    assert await _postgres_scalar(database, found) == 1
+    assert await _scalar(database, found) == 1
     # A line's new text makes its vector again (a redaction blanks it), each time.
     for new_text, expected in (("", 0), ("#info mirror2 is back", 1)):
         async with database.begin() as connection:
             await connection.execute(
                 text("UPDATE meeting_lines SET text = :text WHERE seq = 3"), {"text": new_text}
             )
-        assert await _postgres_scalar(database, found) == expected
+        assert await _scalar(database, found) == expected
     await migrate.downgrade(database, "0009")
-    assert await _postgres_scalar(database, _SEARCH_INDEX_EXISTS) == 1
-    assert await _postgres_scalar(database, "SELECT to_regclass('meeting_lines_search_vectors') IS NULL")
+    assert await _scalar(database, _SEARCH_INDEX_EXISTS) == 1
+    assert await _scalar(database, "SELECT to_regclass('meeting_lines_search_vectors') IS NULL")
     await migrate.upgrade(database)
     await _meeting_reads_back(database, engine)
     async with database.connect() as connection:
