@@ -73,20 +73,15 @@ class SearchIndexer:
         self._engine = engine
         self._batch = batch
         self._postgresql = engine.dialect.name == "postgresql"
-        self.queues = engine.dialect.name == "sqlite"
         # One shared connection in memory: a background transaction would land in whatever
         # the foreground is doing on it. Search still catches up there, between its own uses.
-        self.runs_in_background = self._postgresql or (
-            self.queues and engine.url.database not in (None, "", ":memory:")
-        )
+        self.runs_in_background = self._postgresql or engine.url.database not in (None, "", ":memory:")
 
     async def catch_up(self) -> int:
         """Index every line queued so far (SQLite), or the newest lines without a vector
         (PostgreSQL); the number of lines indexed."""
         if self._postgresql:
             return await self._index_newest(everything=False)
-        if not self.queues:
-            return 0
         total = 0
         async with self._engine.connect() as connection:
             # The usual case (before every search): one read, ~0.2 ms, and no write lock.
