@@ -177,12 +177,17 @@ async def measure(
         app = await build_app(settings, [], database_url=database, publish_dir=work / "out")
         watch = Stopwatch()
         writer = app.writer
-        # Rendering: the archive's one pass (render_meeting), or render_all where there is none;
-        # the archive's own re-rendering of pages (older code) shows under "archive".
-        watch.sync("render", writer.archive, "render_meeting")
+        # Rendering: the formats of a meeting's view (render_pages; older code's render_meeting,
+        # which made the view too, or render_all where there is none); the archive's own
+        # re-rendering of pages (older code) shows under "archive".
+        if hasattr(writer.archive, "render_pages"):
+            watch.sync("render", writer.archive, "render_pages")
+        else:
+            watch.sync("render", writer.archive, "render_meeting")
         watch.sync("render", app_module, "render_all")
         watch.sync("view", render_module, "build_view")
         watch.sync("view", archive_module, "build_view")
+        watch.sync("view", app_module, "build_view")
         # The meeting's files, and with them the archive's pages where they go in one batch.
         watch.coroutine("files", writer._publisher, "publish_many")
         watch.coroutine("queries", writer, "_team_snapshot")
@@ -241,9 +246,9 @@ async def measure(
     )
     print(
         "    queries: what the minutes and their navigation need besides the lines; view: the view "
-        "model; render: view and every format, in a thread; files: writing them atomically (now "
-        "with the archive's pages, in one batch); archive: the archive's own work (neighbours' "
-        "pages, indexes)"
+        "model; render: every format (older code: with its view), in a thread; files: writing them "
+        "atomically (now with the archive's pages, in one batch); archive: the archive's own work "
+        "(neighbours' pages, indexes)"
     )
     print("  sizes: " + ", ".join(f"{ext} {size / 1024:.0f} KiB" for ext, size in sorted(sizes.items())))
 

@@ -15,9 +15,11 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import meetbot.app as app_module
 from meetbot.app import App, build_app
 from meetbot.config import Settings
 from meetbot.domain.model import Line
@@ -25,7 +27,7 @@ from meetbot.events import Identity, LineKind, MessageIn, RoomRef
 from meetbot.minutes import logworker
 from meetbot.minutes.logworker import LogWorker, pack, render_packed, unpack
 from meetbot.minutes.render import log_html, log_text
-from meetbot.minutes.view import PrerenderedLog, log_lines
+from meetbot.minutes.view import LogLineView, MinutesView, PrerenderedLog, log_lines
 from meetbot.publish.files import PublishedFile
 from tests.conftest import upgrade_schema
 
@@ -163,6 +165,35 @@ async def test_a_meeting_growing_long_has_its_log_from_the_worker_byte_for_byte(
     assert await asyncio.wait_for(_exit_of(pid), 5)  # and gone with the app
 
 
+async def test_an_end_makes_the_meetings_view_once(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The minutes and the log's pages come from one view, the log added to it once there."""
+    made: list[tuple[LogLineView, ...] | None] = []
+    real_build_view = app_module.build_view
+
+    def counting(*args: Any, **kwargs: Any) -> MinutesView:
+        made.append(kwargs.get("log"))
+        return real_build_view(*args, **kwargs)
+
+    monkeypatch.setattr(app_module, "build_view", counting)
+    await upgrade_schema(database_url)
+    app = await build_app(Settings(), [], database_url=database_url, publish_dir=tmp_path / "out")
+    try:
+        worker = app.writer.log_worker
+        worker.warm()
+        await worker.ready()
+        await _hold(app, T0, logworker.MIN_LINES)
+        assert worker.rendered == 1
+        assert made == [()]  # the minutes' view, made without the log; the worker's log added
+        made.clear()
+        worker.enabled = False
+        await _hold(app, T0 + timedelta(days=1), logworker.MIN_LINES)
+        assert made == [None]  # rendered here: one view, its log made with it
+    finally:
+        await app.close()
+
+
 async def test_a_worker_that_dies_costs_the_publish_nothing(
     database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -254,7 +285,7 @@ async def test_a_job_cut_off_leaves_no_answer_behind_for_the_next() -> None:
         (pid,) = worker.pids()
         job = worker.start(_said(20_000), ("#",))
         assert job is not None
-        await asyncio.sleep(0.05)  # the request is out, its answer not yet back
+        await _request_sent(worker)  # the request is out, its answer not yet back
         job.cancel()
         await asyncio.wait([job])
         # Its answer would have come to the next job: that worker gets no other.
@@ -265,6 +296,31 @@ async def test_a_job_cut_off_leaves_no_answer_behind_for_the_next() -> None:
         await _renders_as_here(worker, others)
     finally:
         await worker.close()
+
+
+async def test_a_job_cut_off_before_its_request_went_keeps_the_worker() -> None:
+    worker = LogWorker()
+    try:
+        worker.warm()
+        await worker.ready()
+        pids = worker.pids()
+        job = worker.start(_said(20_000), ("#",))
+        assert job is not None
+        await asyncio.sleep(0)  # the job's lines are being packed in a thread: nothing sent yet
+        job.cancel()
+        await asyncio.wait([job])
+        assert worker.pids() == pids
+        await _renders_as_here(worker, _said(400, "other words"))  # its own answer, not the other's
+    finally:
+        await worker.close()
+
+
+async def _request_sent(worker: LogWorker) -> None:
+    # The job holds the worker's turn from writing its request until its answer is read; the
+    # request is packed first, in a thread, for as long as that takes on the machine.
+    async with asyncio.timeout(10):
+        while not worker._turn.locked():  # noqa: ASYNC110
+            await asyncio.sleep(0.001)
 
 
 async def _renders_as_here(worker: LogWorker, lines: list[Line]) -> None:

@@ -41,7 +41,7 @@ from meetbot.domain.team import TeamSnapshot
 from meetbot.engine import Engine
 from meetbot.events import RoomRef
 from meetbot.minutes.render import environments, render_view
-from meetbot.minutes.view import EXTENSIONS, LogLineView, MeetingLinks, MinutesView, build_view
+from meetbot.minutes.view import EXTENSIONS, MeetingLinks, MinutesView, build_view
 from meetbot.publish.files import PublishedFile, Publisher
 from meetbot.publish.paths import minutes_basename
 from meetbot.storage.database import Database
@@ -823,26 +823,23 @@ class StaticArchive:
         *,
         team: TeamSnapshot | None,
         extensions: Sequence[str] = EXTENSIONS,
-        log: tuple[LogLineView, ...] | None = None,
-        remember: bool = True,
     ) -> dict[str, str]:
-        """A listed meeting's files as the archive has them (render_archived); CPU work, so
-        callers run it in a thread. `log`: as for build_view. `remember`: keep the pages for
-        the next publish next to it (a caller that renders the minutes and the log apart keeps
-        them once it has both, with remember())."""
-        view = build_view(
-            meeting,
-            links,
-            generator=GENERATOR,
-            command_prefixes=tuple(self.settings.command_prefixes),
-            team=team,
-            log=log,
-        )
-        templates = self.settings.templates_dir
-        pages = render_archived(view, links, nav, templates_dir=templates, extensions=extensions)
-        if remember:
-            self.remember(meeting, links, nav, team, pages)
+        """A listed meeting's files as the archive has them (render_archived), kept for the
+        next publish next to it; CPU work, so callers run it in a thread."""
+        prefixes = tuple(self.settings.command_prefixes)
+        view = build_view(meeting, links, generator=GENERATOR, command_prefixes=prefixes, team=team)
+        pages = self.render_pages(view, nav, extensions)
+        self.remember(meeting, links, nav, team, pages)
         return pages
+
+    def render_pages(
+        self, view: MinutesView, nav: tuple[Link, ...], extensions: Sequence[str]
+    ) -> dict[str, str]:
+        """render_archived() of a view made already, with this archive's templates (a caller
+        that renders the minutes and the log apart keeps the pages once it has both, with
+        remember())."""
+        templates = self.settings.templates_dir
+        return render_archived(view, view.links, nav, templates_dir=templates, extensions=extensions)
 
     def _rows(self, from_dir: PurePosixPath, summaries: Sequence[MeetingSummary]) -> tuple[MeetingRow, ...]:
         rows = []
