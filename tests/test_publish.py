@@ -145,7 +145,10 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def names(directory: Path) -> list[str]:
+async def names(directory: Path) -> list[str]:
+    """The names in `directory` once the old files that publishes replaced are gone: their
+    second names are unlinked in a thread of their own, some time after a publish returns."""
+    await publish_files.settled()
     return sorted(p.name for p in directory.iterdir())
 
 
@@ -162,7 +165,7 @@ async def test_publish_writes_every_file(tmp_path: Path, umask: None) -> None:
         assert item.url == f"https://x.org/meetings/{base}{item.extension}"
         assert item.url == publisher.links(base).url(item.extension)
     # No temporary files are left behind.
-    assert names(tmp_path / "pub/nova/2019") == sorted(f"nova.2019-01-03-14.00{ext}" for ext in files)
+    assert await names(tmp_path / "pub/nova/2019") == sorted(f"nova.2019-01-03-14.00{ext}" for ext in files)
 
 
 async def test_restricted_mode_and_no_base_url(tmp_path: Path, umask: None) -> None:
@@ -179,8 +182,7 @@ async def test_overwrite_is_atomic_replace(tmp_path: Path) -> None:
     await publisher.publish(PurePosixPath("m"), {".txt": "two"})
     assert first.read_text() == "two"
     assert first.stat().st_ino != inode  # a new file renamed over the old one, not rewritten
-    await publish_files.settled()
-    assert names(tmp_path) == ["m.txt"]
+    assert await names(tmp_path) == ["m.txt"]
 
 
 async def test_a_replaced_file_is_freed_after_the_rename_not_inside_it(
@@ -207,7 +209,7 @@ async def test_a_replaced_file_is_freed_after_the_rename_not_inside_it(
     finally:
         for fd in old_files:
             os.close(fd)
-    assert names(tmp_path) == ["m.html", "m.txt"]
+    assert await names(tmp_path) == ["m.html", "m.txt"]
     assert (tmp_path / "m.txt").read_text() == "two"
 
 
@@ -222,9 +224,8 @@ async def test_without_hard_links_a_file_is_replaced_as_it_is(
 
     monkeypatch.setattr(os, "link", no_hard_links)
     await publisher.publish(PurePosixPath("m"), {".txt": "two"})
-    await publish_files.settled()
     assert (tmp_path / "m.txt").read_text() == "two"
-    assert names(tmp_path) == ["m.txt"]
+    assert await names(tmp_path) == ["m.txt"]
 
 
 async def test_a_second_name_that_will_not_go_is_logged_and_the_publish_stands(
@@ -282,8 +283,7 @@ async def test_failed_write_leaves_old_file_and_no_temp(
     with pytest.raises(OSError, match="disk on fire"):
         await publisher.publish(PurePosixPath("m"), {".txt": "new"})
     assert (tmp_path / "m.txt").read_text() == "old"
-    await publish_files.settled()
-    assert names(tmp_path) == ["m.txt"]
+    assert await names(tmp_path) == ["m.txt"]
 
 
 async def test_symlinked_directory_pointing_outside_is_refused(tmp_path: Path) -> None:
@@ -294,7 +294,7 @@ async def test_symlinked_directory_pointing_outside_is_refused(tmp_path: Path) -
     publisher = Publisher(root, None)
     with pytest.raises(UnsafePathError):
         await publisher.publish(PurePosixPath("nova/2019/x"), {".html": "pwned"})
-    assert names(outside) == []
+    assert await names(outside) == []
 
 
 async def test_symlinked_file_pointing_outside_is_refused(tmp_path: Path) -> None:
@@ -328,7 +328,7 @@ async def test_publish_dir_may_itself_be_a_symlink(tmp_path: Path) -> None:
 async def test_bad_extensions_refused(tmp_path: Path, extension: str) -> None:
     with pytest.raises(UnsafePathError):
         await Publisher(tmp_path, None).publish(PurePosixPath("m"), {".txt": "ok", extension: "x"})
-    assert names(tmp_path) == []  # nothing written when any name is bad
+    assert await names(tmp_path) == []  # nothing written when any name is bad
 
 
 @pytest.mark.parametrize("basename", ["../m", "/etc/m", "a/../../m", "."])
@@ -352,7 +352,7 @@ async def test_publish_many_writes_every_set(tmp_path: Path, umask: None) -> Non
     ]
     assert [p.path.read_text() for p in published] == ["one", "two", "3"]
     assert all(mode(p.path) == 0o644 for p in published)
-    assert names(tmp_path) == ["a", "index.html", "index.txt"]
+    assert await names(tmp_path) == ["a", "index.html", "index.txt"]
 
 
 async def test_a_failed_write_part_way_leaves_every_old_file_and_no_temp(
@@ -375,7 +375,7 @@ async def test_a_failed_write_part_way_leaves_every_old_file_and_no_temp(
     # Nothing is renamed before every file is written: the set stays the old one.
     assert (tmp_path / "m.html").read_text() == "old"
     assert (tmp_path / "m.txt").read_text() == "old"
-    assert names(tmp_path) == ["m.html", "m.txt"]
+    assert await names(tmp_path) == ["m.html", "m.txt"]
 
 
 async def test_files_written_at_once_are_each_synced_before_any_is_renamed(
@@ -429,7 +429,7 @@ async def test_a_failure_among_files_written_at_once_leaves_every_old_file_and_n
     with pytest.raises(OSError, match="disk full"):
         await publisher.publish_many([(base, dict.fromkeys(files, "new")) for base, files in sets])
     for n in range(4):
-        assert names(tmp_path / f"d{n}") == ["m.html", "m.txt"]
+        assert await names(tmp_path / f"d{n}") == ["m.html", "m.txt"]
         assert (tmp_path / f"d{n}" / "m.html").read_text() == "old"
 
 
@@ -467,7 +467,7 @@ async def test_a_file_that_holds_its_content_already_is_left_as_it_is(
     assert _identity(tmp_path / "m.txt") != before[tmp_path / "m.txt"]
     assert _identity(tmp_path / "m.html") == before[tmp_path / "m.html"]
     assert len(synced) == 2  # the new file, then its directory
-    assert names(tmp_path) == ["a", "m.html", "m.txt"]
+    assert await names(tmp_path) == ["a", "m.html", "m.txt"]
 
 
 async def test_a_file_changed_on_disk_or_in_mode_is_written_again(tmp_path: Path, umask: None) -> None:
@@ -517,4 +517,4 @@ async def test_one_planted_link_refuses_the_whole_set_before_anything_is_written
     with pytest.raises(UnsafePathError):
         await Publisher(root, None).publish(PurePosixPath("x"), {".html": "a", ".log.html": "b", ".txt": "c"})
     assert victim.read_text() == "precious"
-    assert names(root) == ["x.log.html"]
+    assert await names(root) == ["x.log.html"]
