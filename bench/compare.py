@@ -482,6 +482,7 @@ async def main_async(opts: Options) -> None:
     began = time.perf_counter()
     try:
         for repeat in range(opts.repeats):
+            repeat_began = _cpu_times()
             rtt_run = await server_rtt(server.ports.plain, opts.latency_n)
             rtt.append(statistics.median(rtt_run))
             samples["server"]["rtt_p50"].append(statistics.median(rtt_run))
@@ -507,6 +508,9 @@ async def main_async(opts: Options) -> None:
                     shown = ", ".join(f"{k}={v:.4g}" for k, v in figures.items())
                     clock = f"[{time.perf_counter() - began:6.1f}s]"
                     print(f"{clock} {key} {name} ({time.perf_counter() - t0:.1f}s): {shown}", flush=True)
+            steal = steal_share(repeat_began, _cpu_times())
+            if steal is not None:
+                samples["machine"]["steal_pct"].append(steal)
         rtt_end = await server_rtt(server.ports.plain, opts.latency_n)
         samples["server"]["rtt_p50"].append(statistics.median(rtt_end))
         samples["server"]["rtt_p99"].append(percentile(rtt_end, 0.99))
@@ -591,6 +595,8 @@ def render(
         f"{_mem_total()}, load average at the end "
         + (f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} " if load else "not recorded ")
         + "(other jobs share this machine: medians over repeats, min-max in brackets).",
+        "",
+        _steal_line(samples.get("machine", {}).get("steal_pct", [])),
         "",
         "Versions: "
         # The null bot has no version ("-"): it is bench/nullbot.py of this tree.
@@ -719,6 +725,36 @@ def targets(
                 f"{verdict(rss < 143.05)}"
             )
     return out
+
+
+def _cpu_times() -> list[int] | None:
+    """The machine's CPU time so far, in ticks, by kind (/proc/stat's first line)."""
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    return [int(field) for field in first.split()[1:]]
+
+
+def steal_share(before: list[int] | None, after: list[int] | None) -> float | None:
+    """Of the CPU time between two _cpu_times(), the percentage the hypervisor gave to other
+    machines (steal, the 8th field): time every bot here waited for, not spent."""
+    if before is None or after is None or len(before) < 8 or len(after) < 8:
+        return None
+    # guest time (fields 9-10) is counted in user time already
+    spent = [b - a for a, b in zip(before[:8], after[:8], strict=True)]
+    total = sum(spent)
+    return 100 * spent[7] / total if total > 0 else None
+
+
+def _steal_line(steal: list[float]) -> str:
+    if not steal:
+        return "Hypervisor steal: not recorded."
+    each = " / ".join(f"{share:.0f}" for share in steal)
+    return (
+        f"Hypervisor steal (CPU time the virtual machine was ready to run but not given), per repeat: "
+        f"{each} %: time every bot running then waited for."
+    )
 
 
 def _mem_total() -> str:
