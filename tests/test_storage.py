@@ -308,6 +308,34 @@ async def test_atomic_work_on_the_writer_is_all_or_nothing(store: MeetingStore) 
     assert [stored.seq for stored in await store.lines(header.id)] == [1]
 
 
+async def test_atomic_work_commits_on_the_writers_own_connection(
+    store: MeetingStore, database: AsyncEngine
+) -> None:
+    """After a unit that failed, the next atomic unit is written whole; on PostgreSQL on the
+    writer's held connection, without one from the pool (whose checkout pings the server)."""
+    header = await store.start_meeting(ROOM, line(1, "#startmeeting"))
+
+    def failing(connection: Connection) -> None:
+        _insert_lines([(header.id, line(2, "rolled back"))])(connection)
+        raise RuntimeError("failed after the first statement")
+
+    with pytest.raises(RuntimeError):
+        await store.writer.run(failing, atomic=True)
+    await store.writer.run(_insert_lines([(header.id, line(2, "two"))]))  # the writer's connection is up
+    checkouts: list[object] = []
+    event.listen(database.sync_engine.pool, "checkout", lambda *args: checkouts.append(args))
+    both = _insert_lines([(header.id, line(3, "three")), (header.id, line(4, "four"))])
+    await store.writer.run(both, atomic=True)
+    assert [(stored.seq, stored.text) for stored in await store.lines(header.id)] == [
+        (1, "#startmeeting"),
+        (2, "two"),
+        (3, "three"),
+        (4, "four"),
+    ]
+    if database.dialect.name == "postgresql":
+        assert len(checkouts) == 1  # store.lines()' own read; the atomic unit took none
+
+
 async def test_a_group_commit_stores_exactly_what_the_compiled_insert_stores(
     store: MeetingStore, database: AsyncEngine
 ) -> None:

@@ -16,9 +16,9 @@ work (a plain function of a synchronous connection) in one go:
 - PostgreSQL: one held connection in autocommit, the work run on it through SQLAlchemy's
   `run_sync`: a single statement (an INSERT of one line or many) is one round trip and atomic.
   Work of several statements that must hold together (`atomic`: a meeting's state with its
-  items) runs in a transaction on a pooled connection instead, in turn with the rest. A held
-  connection that fails is dropped and the next write opens a new one (the caller sees the
-  failure and retries).
+  items) runs between a BEGIN and a COMMIT of its own on the same connection, in turn with the
+  rest. A held connection that fails is dropped and the next write opens a new one (the caller
+  sees the failure and retries).
 - SQLite in memory: the async engine itself (its one shared connection is the database).
 """
 
@@ -216,21 +216,17 @@ class ThreadedSqliteWriter:
 
 class HeldConnectionWriter:
     def __init__(self, engine: AsyncEngine) -> None:
-        self._pool = engine
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._connection: AsyncConnection | None = None
         self._lock = asyncio.Lock()  # one unit of work at a time, in the order they came
 
     async def run(self, work: Work[T], *, atomic: bool = False, small: bool = False) -> T:
         async with self._lock:
-            if atomic:
-                async with self._pool.begin() as transaction:
-                    return await transaction.run_sync(work)
             if self._connection is None:
                 self._connection = await self._engine.connect()
             connection = self._connection
             try:
-                return await connection.run_sync(work)
+                return await connection.run_sync(_in_transaction(work) if atomic else work)
             except IntegrityError:
                 await connection.rollback()  # no transaction in autocommit; resets our side only
                 raise
@@ -247,3 +243,21 @@ class HeldConnectionWriter:
                 with contextlib.suppress(Exception):
                     await self._connection.close()
                 self._connection = None
+
+
+def _in_transaction(work: Work[T]) -> Work[T]:
+    """`work` in a transaction of its own on the held connection (in autocommit, so SQLAlchemy
+    sends no BEGIN itself): the pool's connection took its ping first, three more round trips
+    (BEGIN, a statement, ROLLBACK) before every meeting's state or end was written."""
+
+    def atomically(connection: Connection) -> T:
+        connection.exec_driver_sql("BEGIN")
+        try:
+            done = work(connection)
+        except BaseException:
+            connection.exec_driver_sql("ROLLBACK")
+            raise
+        connection.exec_driver_sql("COMMIT")
+        return done
+
+    return atomically
