@@ -280,17 +280,25 @@ async def publish(run: BotRun, lines: int, batch: int = 200) -> float:
 async def offered_step(run: BotRun, channels: list[str], rate: float, seconds: float) -> float:
     """Offer `rate` lines/s round-robin over `channels` for `seconds`, probing every 0.25 s.
     Returns the worst lag in seconds: of the probes' answers and, for a bot that stores lines
-    as they come (meetbot), of the last line's reaching the database after the last probe."""
+    as they come (meetbot), of the last line's reaching the database after the last probe.
+
+    A step stops offering as soon as a probe is LAG_LIMIT late (it has failed): every line
+    offered after that only lengthens the backlog the next step waits for (the null bot's
+    failed steps left minutes of it, drained at InspIRCd's pace for a flooded client)."""
     stored_before = run.bot.stored_lines()
     loop_start = time.perf_counter()
     sent = 0
     probes: list[tuple[float, asyncio.Future[float]]] = []
     next_probe = loop_start
     line_no = 0
+    gave_up = False
     while True:
         now = time.perf_counter()
         elapsed = now - loop_start
         if elapsed >= seconds:
+            break
+        if any(now - sent_at > LAG_LIMIT and not answer.done() for sent_at, answer in probes):
+            gave_up = True
             break
         owed = int(rate * elapsed) - sent
         # At most DRIVER_BATCH lines before the clock and the probes are looked at again: a
@@ -313,8 +321,9 @@ async def offered_step(run: BotRun, channels: list[str], rate: float, seconds: f
             await asyncio.sleep(0.005)
     probes.append(run.probe(channels[len(probes) % len(channels)]))
     # Lines the driver still owed at the end count as lag too (seconds of the offered rate):
-    # a rate the harness cannot offer must not pass as one the bot sustains.
-    owed = max(0.0, int(rate * seconds) - sent) / rate
+    # a rate the harness cannot offer must not pass as one the bot sustains. (A step given up
+    # has failed on a late probe already.)
+    owed = 0.0 if gave_up else max(0.0, int(rate * seconds) - sent) / rate
     lags = [await asyncio.wait_for(future, 900) - sent_at for sent_at, future in probes]
     # (Waiting however long it takes: the next step must start on a drained bot.)
     stored = 0.0
@@ -328,7 +337,8 @@ async def offered_step(run: BotRun, channels: list[str], rate: float, seconds: f
         print(
             f"    {run.bot.key} {len(channels)} ch, {rate:,.0f} lines/s: probes worst "
             + ", ".join(f"{lags[i]:.3f} s (#{i})" for i in reversed(slowest))
-            + f" of {len(lags)}; stored {stored:.3f} s; driver owed {owed:.3f} s",
+            + f" of {len(lags)}; stored {stored:.3f} s; driver owed {owed:.3f} s"
+            + (f"; given up after {sent:,} lines" if gave_up else ""),
             flush=True,
         )
     return max(owed, stored, *lags)
