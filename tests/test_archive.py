@@ -341,6 +341,39 @@ async def test_the_lists_in_one_session_are_what_the_single_listings_give(
 OPS = [line.replace("16:00:", "17:00:") for line in INFRA_2]
 
 
+async def test_a_meetings_lines_are_its_last_line_number_in_every_listing(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Lines are numbered from 1 and never renumbered, so the last number is how many lines a
+    meeting has: one index probe, not a count of every line of every meeting listed at every
+    publish. A number skipped (a duplicate event's line, not stored) still counts, and every
+    listing says the same."""
+    seeded = await seed(database_url, tmp_path)
+    database = await Database.open(seeded.url)
+    try:
+        listing = database.listing
+        summary = (await listing.meetings(team="infra")).rows[0]
+        _count, last = await database.meetings.line_count(summary.id)
+        assert last is not None
+        assert summary.lines == last
+        after_a_gap = Line(last + 2, summary.started_at, LineKind.SAY, "late", "libera:late", "after a gap")
+        assert await database.meetings.append_line(summary.id, after_a_gap)
+        lists = await listing.archive_lists("infra", "libera", "#infra")
+        everywhere = [
+            next(one for one in lists.team if one.id == summary.id),
+            next(one for one in lists.room if one.id == summary.id),
+            (await listing.meetings(team="infra")).rows[0],
+            await listing.meeting(summary.id),
+            (await listing.placed(summary.id) or (None,))[0],
+        ]
+        assert [one.lines if one else None for one in everywhere] == [last + 2] * len(everywhere)
+        assert lists.stored[summary.id] == await listing.stored(summary.id)
+        assert lists.stored[summary.id].last_seq == last + 2
+        assert set(lists.stored) == {one.id for one in (*lists.team, *lists.room, *lists.recent)}
+    finally:
+        await database.close()
+
+
 async def _published_2027(seeded: Seeded, tmp_path: Path) -> None:
     await replay(seeded, INFRA_2, day=date(2027, 1, 4), channel="#infra", tmp=tmp_path)
     await replay(seeded, OPS, day=date(2027, 1, 4), channel="#ops", tmp=tmp_path)

@@ -348,7 +348,6 @@ def stored_state(meeting: Meeting) -> StoredMeeting:
         meeting.started_at,
         meeting.owner_key,
         meeting.owner_nick,
-        len(lines),
         lines[-1].seq if lines else None,
     )
 
