@@ -1,6 +1,7 @@
 """Benchmark: publish every minutes format for a generated 10,000-line meeting.
 
     .venv/bin/python bench/publish_10k.py [--lines 10000] [--runs 7] [--previous 1000]
+        [--endmeeting [--archive 300]] [--database URL]
 
 Replays the generated log once through the real bot (engine, storage on SQLite, publishing and
 the static archive), then times, `--runs` times, what `#endmeeting` costs after the last line is
@@ -27,6 +28,8 @@ from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+
+import archive_lists
 
 import meetbot.app as app_module
 import meetbot.minutes.render as render_module
@@ -273,15 +276,24 @@ class _Announcements:
         return ()
 
 
-async def measure_endmeeting(lines: int, runs: int, previous: int, database_url: str | None = None) -> None:
+async def measure_endmeeting(
+    lines: int, runs: int, previous: int, database_url: str | None = None, archive: int = 0
+) -> None:
     """What `bench/run` times: from the chair's `#endmeeting` reaching the service to the bot's
     announcement leaving it, every file published by then. Each run holds a new `lines`-line
-    meeting in the same channel (line by line through the service, as live), then ends it."""
+    meeting in the same channel (line by line through the service, as live), then ends it.
+    `archive`: that many earlier meetings of the same team (500 lines each) stored first."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         database = database_url or f"sqlite+aiosqlite:///{work / 'bench.db'}"
         settings = Settings()
         log = await set_up(work, database, settings, lines, previous)
+        if archive:
+            stored = await Database.open(database)
+            try:
+                await archive_lists.fill(stored, archive, 500)
+            finally:
+                await stored.close()
         adapter = _Announcements()
         app = await build_app(settings, [adapter], database_url=database, publish_dir=work / "out")
         room = RoomRef("bench", "#bench")
@@ -342,6 +354,12 @@ def main() -> None:
         "default: a fresh SQLite file",
     )
     parser.add_argument(
+        "--archive",
+        type=int,
+        default=0,
+        help="with --endmeeting: store that many earlier meetings of the team (500 lines each) first",
+    )
+    parser.add_argument(
         "--endmeeting",
         action="store_true",
         help="time the service's whole #endmeeting instead: the line reaching the service to the "
@@ -349,7 +367,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.endmeeting:
-        asyncio.run(measure_endmeeting(args.lines, args.runs, args.previous, args.database))
+        asyncio.run(measure_endmeeting(args.lines, args.runs, args.previous, args.database, args.archive))
         return
     asyncio.run(measure(args.lines, args.runs, args.previous, args.database, changing=args.changing))
 
