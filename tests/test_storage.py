@@ -33,7 +33,7 @@ from meetbot.storage.meetings import (
     translate_outages,
 )
 from meetbot.storage.tables import Base, LineRow
-from tests.conftest import T0
+from tests.conftest import PG_REQUIRED, PG_URL, T0, fresh_pg_database
 
 ROOM = RoomRef("libera", "#centos-meeting")
 
@@ -334,6 +334,34 @@ async def test_atomic_work_commits_on_the_writers_own_connection(
     ]
     if database.dialect.name == "postgresql":
         assert len(checkouts) == 1  # store.lines()' own read; the atomic unit took none
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(PG_URL is None and not PG_REQUIRED, reason="MEETBOT_TEST_PG_URL not set")
+async def test_a_pooled_connection_the_server_dropped_is_replaced_before_it_is_used() -> None:
+    """A connection the server dropped while it sat in the pool (a restart, a failover) is
+    found out when it is taken (the checkout's ping) and replaced: the read that took it
+    succeeds, on a new connection."""
+    assert PG_URL is not None
+    async with fresh_pg_database(PG_URL, "meetbot_t") as url:
+        engine = create_database_engine(url)
+        try:
+            async with engine.connect() as connection:
+                dropped = (await connection.execute(sql("SELECT pg_backend_pid()"))).scalar_one()
+            async with engine.connect() as connection:
+                assert (await connection.execute(sql("SELECT pg_backend_pid()"))).scalar_one() == dropped
+            other = create_database_engine(url)
+            try:
+                async with other.connect() as connection:
+                    # Waits (up to 5 s) until that server process has gone.
+                    await connection.execute(sql(f"SELECT pg_terminate_backend({int(dropped)}, 5000)"))
+            finally:
+                await other.dispose()
+            async with engine.connect() as connection:
+                now = (await connection.execute(sql("SELECT pg_backend_pid()"))).scalar_one()
+            assert now != dropped
+        finally:
+            await engine.dispose()
 
 
 async def test_a_group_commit_stores_exactly_what_the_compiled_insert_stores(

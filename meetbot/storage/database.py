@@ -6,8 +6,10 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, PoolProxiedConnection
+from sqlalchemy.util import await_only
 
 from meetbot.storage import migrate
 from meetbot.storage.admin import AdminStore
@@ -31,7 +33,9 @@ def is_memory_sqlite(url: str) -> bool:
 
 def create_engine(url: str) -> AsyncEngine:
     if not is_sqlite(url):
-        return create_async_engine(url, pool_pre_ping=True)
+        engine = create_async_engine(url)
+        event.listen(engine.sync_engine, "checkout", _ping)
+        return engine
     kwargs: dict[str, Any] = {"connect_args": {"timeout": 30}}
     if is_memory_sqlite(url):
         # One connection, or every session would see its own empty in-memory database; and
@@ -48,6 +52,21 @@ def create_engine(url: str) -> AsyncEngine:
         apply_pragmas(dbapi_connection, memory=memory)
 
     return engine
+
+
+def _ping(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:
+    """A pooled PostgreSQL connection is asked whether the server still answers before it is
+    used, so one the server dropped (a restart, a failover) is replaced unseen: the pool
+    retries with a new connection on DisconnectionError. One round trip, a query in
+    the simple protocol; `pool_pre_ping` took three, as SQLAlchemy's asyncpg ping wraps its
+    query in a transaction of its own (BEGIN, a prepared statement, ROLLBACK)."""
+    connection = record.driver_connection
+    if connection is None:  # invalidated meanwhile
+        raise DisconnectionError("the connection was closed")
+    try:
+        await_only(connection.execute("SELECT 1"))
+    except Exception as error:
+        raise DisconnectionError(f"the database did not answer: {error}") from error
 
 
 class SchemaOutOfDateError(Exception):
