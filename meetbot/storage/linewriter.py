@@ -247,8 +247,8 @@ class HeldConnectionWriter:
 
 def _in_transaction(work: Work[T]) -> Work[T]:
     """`work` in a transaction of its own on the held connection (in autocommit, so SQLAlchemy
-    sends no BEGIN itself): the pool's connection took its ping first, three more round trips
-    (BEGIN, a statement, ROLLBACK) before every meeting's state or end was written."""
+    sends no BEGIN itself), rather than on a pooled connection, whose checkout pings the
+    server first: a round trip more before every meeting's state or end is written."""
 
     def atomically(connection: Connection) -> T:
         connection.exec_driver_sql("BEGIN")

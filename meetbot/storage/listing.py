@@ -235,8 +235,8 @@ class ListingStore:
         On an SQLite file, a synchronous connection on a thread of the listing's own, one hop
         a statement: a publish's 6-8 statements were ~30 trips to aiosqlite's thread and back
         (9-10 ms of `StaticArchive.prepare` in bench/publish_10k.py's `#endmeeting`). Not on
-        the event loop's thread: the archive's lists count every listed meeting's lines (300
-        meetings of 500 lines: ~12 ms), which grows with the archive."""
+        the event loop's thread: the archive's lists grow with the archive (300 meetings of
+        500 lines: ~10 ms, bench/archive_lists.py)."""
         if self._sqlite is None:
             connection = await self._connect()
             try:
@@ -407,7 +407,7 @@ class ListingStore:
     ) -> ArchiveLists:
         """What the indexes a published meeting appears in list, as meetings(team=...),
         meetings(network=..., room=...), meetings(limit=recent), teams() and rooms() give it,
-        in one connection (`reader`, or one of its own) and with one count of lines."""
+        in one connection (`reader`, or one of its own)."""
         if reader is not None:
             return await self._archive_lists(reader, team, network, room, recent)
         async with self._engine.connect() as connection:
