@@ -294,9 +294,13 @@ async def test_a_server_starting_up_is_an_outage_a_wrong_query_is_not(sqlstate: 
         await connect()
 
 
-async def test_atomic_work_on_the_writer_is_all_or_nothing(store: MeetingStore) -> None:
+async def test_atomic_work_on_the_writer_is_all_or_nothing(
+    store: MeetingStore, database: AsyncEngine
+) -> None:
     """A meeting's state and its items are written as one unit (`atomic`): on PostgreSQL the
-    writer's own connection is in autocommit, so this takes a transaction of its own."""
+    writer's own connection is in autocommit, so this takes a transaction of its own, there,
+    without a connection from the pool (whose checkout pings the server). After a unit that
+    failed, the writer goes on."""
     header = await store.start_meeting(ROOM, line(1, "#startmeeting"))
 
     def half_done(connection: Connection) -> None:
@@ -306,21 +310,6 @@ async def test_atomic_work_on_the_writer_is_all_or_nothing(store: MeetingStore) 
     with pytest.raises(RuntimeError):
         await store.writer.run(half_done, atomic=True)
     assert [stored.seq for stored in await store.lines(header.id)] == [1]
-
-
-async def test_atomic_work_commits_on_the_writers_own_connection(
-    store: MeetingStore, database: AsyncEngine
-) -> None:
-    """After a unit that failed, the next atomic unit is written whole; on PostgreSQL on the
-    writer's held connection, without one from the pool (whose checkout pings the server)."""
-    header = await store.start_meeting(ROOM, line(1, "#startmeeting"))
-
-    def failing(connection: Connection) -> None:
-        _insert_lines([(header.id, line(2, "rolled back"))])(connection)
-        raise RuntimeError("failed after the first statement")
-
-    with pytest.raises(RuntimeError):
-        await store.writer.run(failing, atomic=True)
     await store.writer.run(_insert_lines([(header.id, line(2, "two"))]))  # the writer's connection is up
     checkouts: list[object] = []
     event.listen(database.sync_engine.pool, "checkout", lambda *args: checkouts.append(args))
