@@ -286,7 +286,7 @@ RENDERED_CACHE_CHARS = 4_000_000
 _BASENAMES_KEPT = 10_000
 # Index rows StaticArchive keeps made (~1 KB each with the meeting's summary): a team's index,
 # its years' and its room's show each of its meetings.
-ROWS_REMEMBERED = 4_096
+_ROWS_KEPT = 4_096
 
 
 # A publish cuts its meeting's pages at their navigation and puts new navigation into its
@@ -490,7 +490,7 @@ class StaticArchive:
         # An index's row of a meeting, by the page's directory and the meeting as listed: the
         # same from one publish to the next, and a team's index lists every meeting it had
         # (300: ~6 ms of a publish to make them again, twice, with its room's index).
-        self._row_of = lru_cache(maxsize=ROWS_REMEMBERED)(self._make_row)
+        self._row_of = lru_cache(maxsize=_ROWS_KEPT)(self._make_row)
 
     # -- paths
 
