@@ -16,7 +16,7 @@ from sqlalchemy import event, insert
 from sqlalchemy import text as sql
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from meetbot.domain.model import Item, ItemKind, Line
 from meetbot.engine import Engine
@@ -350,6 +350,36 @@ async def test_a_pooled_connection_the_server_dropped_is_replaced_before_it_is_u
                 now = (await connection.execute(sql("SELECT pg_backend_pid()"))).scalar_one()
             assert now != dropped
         finally:
+            await engine.dispose()
+
+
+async def _in_transaction(connection: AsyncConnection) -> bool:
+    """The server's own word: the status of its last ReadyForQuery message, as asyncpg keeps it."""
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    return bool(driver.is_in_transaction())
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(PG_URL is None and not PG_REQUIRED, reason="MEETBOT_TEST_PG_URL not set")
+async def test_a_publishs_reads_on_postgresql_take_no_transaction_and_leave_none_in_the_pool() -> None:
+    """A reader's statements run outside any transaction (no BEGIN and ROLLBACK around them:
+    two round trips at every publish); its connection goes back to the pool as it came, so the
+    next user of it gets transactions as usual."""
+    assert PG_URL is not None
+    async with fresh_pg_database(PG_URL, "meetbot_t") as url:
+        engine = create_database_engine(url)
+        listing = ListingStore(engine)
+        try:
+            async with listing.reader() as reader:
+                assert isinstance(reader, AsyncConnection)
+                pid = (await reader.execute(sql("SELECT pg_backend_pid()"))).scalar_one()
+                assert not await _in_transaction(reader)
+            async with engine.connect() as connection:
+                assert (await connection.execute(sql("SELECT pg_backend_pid()"))).scalar_one() == pid
+                assert await _in_transaction(connection)
+        finally:
+            await listing.close()
             await engine.dispose()
 
 
