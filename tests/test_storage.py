@@ -8,11 +8,12 @@ import threading
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import event, insert
+from sqlalchemy import event, func, insert, select
 from sqlalchemy import text as sql
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
@@ -32,7 +33,7 @@ from meetbot.storage.meetings import (
     _line_values,
     translate_outages,
 )
-from meetbot.storage.tables import Base, LineRow
+from meetbot.storage.tables import Base, ItemRow, LineRow, MeetingRow
 from tests.conftest import PG_REQUIRED, PG_URL, T0, fresh_pg_database
 
 ROOM = RoomRef("libera", "#centos-meeting")
@@ -115,6 +116,42 @@ async def test_one_open_meeting_per_room(store: MeetingStore, engine: Engine) ->
     again = await store.start_meeting(ROOM, line(1, "#startmeeting"))
     assert again.id not in (header.id, other_room.id)
     assert {h.id for h in await store.open_meetings()} == {other_room.id, again.id}
+
+
+async def test_a_meetings_row_alone_is_written_in_one_statement_without_a_transaction(
+    store: MeetingStore, engine: Engine, database: AsyncEngine
+) -> None:
+    """A meeting's end (its row alone, no lines or items) is one statement, atomic by itself:
+    on PostgreSQL no BEGIN and COMMIT around it (two round trips before the minutes). With its
+    items it is a unit of several statements, in a transaction. (SQLite's writer is a
+    connection of its own, on a thread, that begins its transactions itself.)"""
+    header = await store.start_meeting(ROOM, line(1, "#startmeeting"))
+    meeting = engine.rebuild(header, await store.lines(header.id))
+    sent: list[str] = []
+
+    def note(*args: Any) -> None:
+        sent.append(args[2].split()[0].upper())
+
+    event.listen(database.sync_engine, "before_cursor_execute", note)
+    try:
+        meeting.ended_at = T0 + timedelta(hours=1)
+        await store.save_state(meeting, items=False)
+        assert await store.open_meeting(ROOM) is None
+        ended = sent[:]
+        sent.clear()
+        meeting.title = "Infra weekly"
+        meeting.items = [Item(ItemKind.INFO, "info", "alice", "libera:alice", T0, 1)]
+        await store.save_state(meeting, items=True)
+    finally:
+        event.remove(database.sync_engine, "before_cursor_execute", note)
+    if database.dialect.name == "postgresql":
+        assert ended[0] == "UPDATE"  # then open_meeting()'s SELECT, on a pooled connection
+        assert [sent[0], sent[-1]] == ["BEGIN", "COMMIT"]
+    async with store._session() as session:
+        row = await session.get(MeetingRow, header.id)
+        items = await session.scalar(select(func.count()).where(ItemRow.meeting_id == header.id))
+    assert row is not None
+    assert (row.title, row.ended_at, items) == ("Infra weekly", meeting.ended_at, 1)
 
 
 async def test_a_network_event_seen_twice_is_logged_once(store: MeetingStore) -> None:

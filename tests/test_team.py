@@ -8,13 +8,15 @@ import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from meetbot.app import App, build_app
 from meetbot.config import Settings
 from meetbot.domain.model import Line
-from meetbot.domain.team import ActionStatus, NewAction, Owner
+from meetbot.domain.team import ActionEvent, ActionStatus, NewAction, Owner
 from meetbot.events import Identity, LineKind, MessageIn, Outbound, RoomRef, Say, SetTopic
 from meetbot.storage.database import Database
 from meetbot.storage.teams import SnapshotQuery
@@ -292,14 +294,32 @@ async def test_recording_a_meetings_actions_twice_keeps_one_of_each(bot: tuple[A
     owners = (Owner(BOB.key, "bob"), Owner(CAROL.key, "carol"))
     actions = [NewAction(f"bob and carol to do {n}", n + 2, T0, owners) for n in range(5)]
     alice = Owner(ALICE.key, "alice")
+    sent: list[str] = []
+
+    def note(*args: Any) -> None:
+        sent.append(args[2])
+
+    engine = app.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", note)
     await store.record_actions("infra", header.id, actions[:2], alice)
+    recorded = sent[:]
     first = await store.actions_of_meeting(header.id)
     await store.record_actions("infra", header.id, actions, alice)
     again = await store.actions_of_meeting(header.id)
+    event.remove(engine, "before_cursor_execute", note)
+    if app.database.engine.dialect.name == "postgresql":
+        assert len(recorded) == 1  # one statement, atomic by itself: one round trip
+        # The histories of 2 actions, then of 5, by the same text: one prepared statement.
+        assert len({statement for statement in sent if "FROM action_events" in statement}) == 1
     assert [item.text for item in first] == ["bob and carol to do 0", "bob and carol to do 1"]
     assert [item.text for item in again] == [f"bob and carol to do {n}" for n in range(5)]
     assert [item.id for item in again[:2]] == [item.id for item in first]
     assert all({owner.key for owner in item.owners} == {BOB.key, CAROL.key} for item in again)
+    # Every column as given (PostgreSQL records them in one statement of its own).
+    assert [(a.team, a.meeting_id, a.line_seq, a.status, a.created_at, a.owners) for a in again] == [
+        ("infra", header.id, n + 2, ActionStatus.OPEN, T0, owners) for n in range(5)
+    ]
+    assert all(a.history == (ActionEvent(T0, "alice", "created", "", header.id),) for a in again)
     await store.record_actions("infra", header.id, actions, alice)
     assert await store.actions_of_meeting(header.id) == again
 

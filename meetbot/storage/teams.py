@@ -15,10 +15,12 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Connection,
+    Integer,
     Row,
     Select,
     String,
     and_,
+    any_,
     bindparam,
     delete,
     exists,
@@ -26,12 +28,15 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
 
 from meetbot.domain.model import Meeting
 from meetbot.domain.team import (
@@ -59,13 +64,25 @@ from meetbot.storage.tables import (
 _ACTIONS = ActionRow.__table__
 _EVENTS = ActionEventRow.__table__
 
+
 # Built once, the statements every publish runs: building one took as long as SQLite took to
 # run it.
-_OWNERS_OF = (
-    select(ActionOwnerRow.action_id, ActionOwnerRow.owner_key, ActionOwnerRow.nick)
-    .where(ActionOwnerRow.action_id.in_(bindparam("ids", expanding=True)))
+def _among(column: ColumnElement[int] | InstrumentedAttribute[int], postgresql: bool) -> ColumnElement[bool]:
+    """`column` among the parameter `ids`. On PostgreSQL one array, so that the statement's
+    text is the same however many there are: a list of placeholders made a new text, so a new
+    prepared statement (a round trip more, and the server's planning), at every publish."""
+    if postgresql:
+        return column == any_(bindparam("ids", type_=ARRAY(Integer)))
+    return column.in_(bindparam("ids", expanding=True))
+
+
+# By whether the database is PostgreSQL.
+_OWNERS_OF = {
+    postgresql: select(ActionOwnerRow.action_id, ActionOwnerRow.owner_key, ActionOwnerRow.nick)
+    .where(_among(ActionOwnerRow.action_id, postgresql))
     .order_by(ActionOwnerRow.nick)
-)
+    for postgresql in (False, True)
+}
 _OWNERS = ActionOwnerRow.__table__
 # Action rows, each once per owner (once with NULLs for none), the owners in the order of their nicks.
 _WITH_OWNERS = (
@@ -73,8 +90,8 @@ _WITH_OWNERS = (
     .outerjoin(_OWNERS, _OWNERS.c.action_id == _ACTIONS.c.id)
     .order_by(_ACTIONS.c.id, _OWNERS.c.nick)
 )
-_HISTORY_OF = (
-    select(
+_HISTORY_OF = {
+    postgresql: select(
         ActionEventRow.action_id,
         ActionEventRow.at,
         ActionEventRow.actor_nick,
@@ -82,9 +99,10 @@ _HISTORY_OF = (
         ActionEventRow.detail,
         ActionEventRow.meeting_id,
     )
-    .where(ActionEventRow.action_id.in_(bindparam("ids", expanding=True)))
+    .where(_among(ActionEventRow.action_id, postgresql))
     .order_by(ActionEventRow.at, ActionEventRow.id)
-)
+    for postgresql in (False, True)
+}
 
 
 def _agenda_for_minutes_query(ended: bool) -> Select[Any]:
@@ -203,6 +221,58 @@ def _record_all(
                 for action in new
             ],
         )
+
+    return work
+
+
+# PostgreSQL: the same as _record_all's three statements, as one (data-modifying WITH
+# queries): atomic by itself, so one round trip, not five (BEGIN, the three, COMMIT) before the
+# minutes of every meeting with actions. An action's owners and "created" event go in only
+# with its row; the rows keep the actions' order (their ids are the order #actions lists).
+_RECORD_ACTIONS_POSTGRESQL = text(
+    """
+WITH new AS (
+    INSERT INTO action_items (team, meeting_id, line_seq, text, status, created_at)
+    SELECT :team, :meeting_id, a.line_seq, a.text, :status, a.created_at
+    FROM unnest(CAST(:seqs AS INTEGER[]), CAST(:texts AS TEXT[]), CAST(:times AS TIMESTAMPTZ[]))
+        WITH ORDINALITY AS a(line_seq, text, created_at, n)
+    ORDER BY a.n
+    ON CONFLICT (meeting_id, line_seq) DO NOTHING
+    RETURNING id, line_seq, created_at
+), owners AS (
+    INSERT INTO action_owners (action_id, owner_key, nick)
+    SELECT new.id, o.owner_key, o.nick
+    FROM unnest(CAST(:owner_seqs AS INTEGER[]), CAST(:owner_keys AS TEXT[]), CAST(:owner_nicks AS TEXT[]))
+        AS o(line_seq, owner_key, nick)
+    JOIN new ON new.line_seq = o.line_seq
+)
+INSERT INTO action_events (action_id, at, actor_key, actor_nick, change, detail, meeting_id)
+SELECT new.id, new.created_at, :actor_key, :actor_nick, 'created', '', :meeting_id
+FROM new ORDER BY new.id
+"""
+)
+
+
+def _record_all_postgresql(
+    team: str, meeting_id: int, actions: Sequence[NewAction], actor: Owner
+) -> Callable[[Connection], None]:
+    """record_actions' unit of work on PostgreSQL: _RECORD_ACTIONS_POSTGRESQL."""
+    parameters = {
+        "team": team,
+        "meeting_id": meeting_id,
+        "status": ActionStatus.OPEN.value,
+        "seqs": [action.line_seq for action in actions],
+        "texts": [action.text for action in actions],
+        "times": [action.at for action in actions],
+        "owner_seqs": [action.line_seq for action in actions for _owner in action.owners],
+        "owner_keys": [owner.key for action in actions for owner in action.owners],
+        "owner_nicks": [owner.nick for action in actions for owner in action.owners],
+        "actor_key": actor.key,
+        "actor_nick": actor.nick,
+    }
+
+    def work(connection: Connection) -> None:
+        connection.execute(_RECORD_ACTIONS_POSTGRESQL, parameters)
 
     return work
 
@@ -425,14 +495,15 @@ class TeamStore:
         ids = [row.id for row in rows]
         if not ids:
             return []
+        postgresql = self._engine.dialect.name == "postgresql"
         if owners is None:
             owners = {}
             # Columns, not ORM objects: these run for every set of minutes published.
-            for action_id, owner_key, nick in await executor.execute(_OWNERS_OF, {"ids": ids}):
+            for action_id, owner_key, nick in await executor.execute(_OWNERS_OF[postgresql], {"ids": ids}):
                 owners.setdefault(action_id, []).append(Owner(owner_key, nick))
         history: dict[int, list[ActionEvent]] = {}
         for action_id, at, actor_nick, change, detail, meeting_id in await executor.execute(
-            _HISTORY_OF, {"ids": ids}
+            _HISTORY_OF[postgresql], {"ids": ids}
         ):
             history.setdefault(action_id, []).append(ActionEvent(at, actor_nick, change, detail, meeting_id))
         return [
@@ -557,7 +628,10 @@ class TeamStore:
         if actions:
             # Two processes recording the same end at once: each action row goes in once (ON
             # CONFLICT), and only the process whose row went in adds its owners and history.
-            await self._writer().run(_record_all(team, meeting_id, actions, actor), atomic=True)
+            if self._engine.dialect.name == "postgresql":
+                await self._writer().run(_record_all_postgresql(team, meeting_id, actions, actor))
+            else:
+                await self._writer().run(_record_all(team, meeting_id, actions, actor), atomic=True)
 
     @translate_outages
     async def team_of_room(self, network: str, room: str) -> str | None:
