@@ -65,8 +65,6 @@ _ACTIONS = ActionRow.__table__
 _EVENTS = ActionEventRow.__table__
 
 
-# Built once, the statements every publish runs: building one took as long as SQLite took to
-# run it.
 def _among(column: ColumnElement[int] | InstrumentedAttribute[int], postgresql: bool) -> ColumnElement[bool]:
     """`column` among the parameter `ids`. On PostgreSQL one array, so that the statement's
     text is the same however many there are: a list of placeholders made a new text, so a new
@@ -76,7 +74,8 @@ def _among(column: ColumnElement[int] | InstrumentedAttribute[int], postgresql: 
     return column.in_(bindparam("ids", expanding=True))
 
 
-# By whether the database is PostgreSQL.
+# Built once, the statements every publish runs: building one took as long as SQLite took to
+# run it. By whether the database is PostgreSQL.
 _OWNERS_OF = {
     postgresql: select(ActionOwnerRow.action_id, ActionOwnerRow.owner_key, ActionOwnerRow.nick)
     .where(_among(ActionOwnerRow.action_id, postgresql))
