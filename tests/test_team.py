@@ -324,6 +324,27 @@ async def test_recording_a_meetings_actions_twice_keeps_one_of_each(bot: tuple[A
     assert await store.actions_of_meeting(header.id) == again
 
 
+async def test_an_action_without_owners_is_recorded_with_its_history(bot: tuple[App, Channel]) -> None:
+    """An action nobody was named for (no owner rows) beside one with two owners: both kept,
+    each with its "created" event (on PostgreSQL the owners' array is then shorter than the
+    actions')."""
+    app, _ = bot
+    header = await app.database.meetings.start_meeting(
+        ROOM, Line(1, T0, LineKind.SAY, "alice", ALICE.key, "#startmeeting")
+    )
+    owners = (Owner(BOB.key, "bob"), Owner(CAROL.key, "carol"))
+    actions = [
+        NewAction("someone to fix the build", 2, T0, ()),
+        NewAction("bob and carol to ship", 3, T0, owners),
+    ]
+    await app.database.teams.record_actions("infra", header.id, actions, Owner(ALICE.key, "alice"))
+    recorded = await app.database.teams.actions_of_meeting(header.id)
+    assert [(a.text, a.owners, [e.change for e in a.history]) for a in recorded] == [
+        ("someone to fix the build", (), ["created"]),
+        ("bob and carol to ship", owners, ["created"]),
+    ]
+
+
 async def test_two_processes_recording_the_same_end_at_once_record_each_action_once(
     bot: tuple[App, Channel], database_url: str
 ) -> None:
