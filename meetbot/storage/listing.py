@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -188,6 +188,8 @@ _OF_MEETING = LineRow.meeting_id == MeetingRow.id
 _LAST_SEQ = select(func.max(LineRow.seq)).where(_OF_MEETING).scalar_subquery().label("last_seq")
 # Meeting rows, each with its last line number: what stored() says of it (_stored).
 _WITH_LINES = select(_MEETINGS, _LAST_SEQ)
+# The same for the ORM's sessions: (MeetingRow, last line number).
+_WITH_LAST_SEQ = select(MeetingRow, _LAST_SEQ)
 # Public meetings, newest first.
 _LISTED = _WITH_LINES.where(PUBLIC).order_by(MeetingRow.started_at.desc(), MeetingRow.id.desc())
 _IN_ROOM = and_(MeetingRow.network == bindparam("network"), MeetingRow.room == bindparam("room"))
@@ -322,22 +324,11 @@ class ListingStore:
                 if newest_first
                 else (MeetingRow.started_at, MeetingRow.id)
             )
-            rows = list(
-                await session.scalars(
-                    select(MeetingRow).where(*clauses).order_by(*order).offset(offset).limit(limit)
-                )
+            rows = await session.execute(
+                _WITH_LAST_SEQ.where(*clauses).order_by(*order).offset(offset).limit(limit)
             )
-            counts = await self._line_counts(session, [row.id for row in rows])
-            summaries = tuple(_summary(row, counts.get(row.id, 0)) for row in rows)
+            summaries = tuple(_summary(row, last or 0) for row, last in rows)
             return Page(summaries, total, offset, limit)
-
-    @staticmethod
-    async def _line_counts(session: AsyncSession, ids: Sequence[int]) -> dict[int, int]:
-        """Each meeting's lines, as the archive counts them (_LAST_SEQ)."""
-        if not ids:
-            return {}
-        result = await session.execute(select(MeetingRow.id, _LAST_SEQ).where(MeetingRow.id.in_(ids)))
-        return {meeting_id: last or 0 for meeting_id, last in result}
 
     @translate_outages
     async def ping(self) -> None:
@@ -349,11 +340,8 @@ class ListingStore:
     async def meeting(self, meeting_id: int) -> MeetingSummary | None:
         """A public meeting by id; None if unknown, still open or restricted."""
         async with self._session() as session:
-            row = await session.scalar(select(MeetingRow).where(MeetingRow.id == meeting_id, PUBLIC))
-            if row is None:
-                return None
-            counts = await self._line_counts(session, [row.id])
-            return _summary(row, counts.get(row.id, 0))
+            found = (await session.execute(_WITH_LAST_SEQ.where(MeetingRow.id == meeting_id, PUBLIC))).first()
+            return None if found is None else _summary(found[0], found[1] or 0)
 
     @translate_outages
     async def stored(self, meeting_id: int) -> StoredMeeting | None:
@@ -378,12 +366,12 @@ class ListingStore:
         """meeting() and neighbours() in one session: the public meeting, the one before and
         the one after it; None if it is unknown, still open or restricted."""
         async with self._session() as session:
-            row = await session.get(MeetingRow, meeting_id)
-            if row is None or row.ended_at is None or row.restricted:  # not PUBLIC
+            found = (await session.execute(_WITH_LAST_SEQ.where(MeetingRow.id == meeting_id, PUBLIC))).first()
+            if found is None:
                 return None
-            counts = await self._line_counts(session, [row.id])
+            row, last = found
             before, after = await self._neighbours(session, row)
-            return _summary(row, counts.get(row.id, 0)), before, after
+            return _summary(row, last or 0), before, after
 
     async def _neighbours(
         self, session: AsyncSession, row: MeetingRow
