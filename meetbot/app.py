@@ -20,6 +20,7 @@ from meetbot.config import MatrixAccount, Schedules, Settings, load_schedules
 from meetbot.dispatch import Dispatcher
 from meetbot.domain.model import Meeting
 from meetbot.domain.team import TeamSnapshot
+from meetbot.early import EarlyAdapters
 from meetbot.engine import Engine
 from meetbot.events import Identity, MessageIn, Outbound, RoomRef
 from meetbot.failover import LeaseKeeper, Role
@@ -35,8 +36,9 @@ from meetbot.publish.paths import links_for, minutes_basename
 from meetbot.registry import load_plugins
 from meetbot.reminders import ReminderService
 from meetbot.service import MeetingService
-from meetbot.storage.database import Database, is_memory_sqlite, is_sqlite
+from meetbot.storage.database import Database, is_memory_sqlite
 from meetbot.storage.teams import SnapshotQuery, TeamStore
+from meetbot.storage.urls import is_sqlite
 
 log = logging.getLogger(__name__)
 
@@ -277,6 +279,8 @@ class App:
     role: Role = Role.STANDBY
     # Bridged IRC channel + Matrix room pairs: the filter in front of the dispatcher.
     bridges: Bridges = field(default_factory=Bridges)
+    # Adapters started while the app was being built (meetbot.early): run() takes them over.
+    early: EarlyAdapters | None = None
     metrics: Metrics = field(init=False)
     _indexing: asyncio.Task[None] | None = field(default=None, init=False)
 
@@ -328,6 +332,8 @@ class App:
         await self.service.buffer.flushed()
 
     async def close(self) -> None:
+        if self.early is not None:  # never taken over (run() failed before the adapters): leave
+            await self.early.cancel()
         self.role = Role.STANDBY
         await self.reminders.stop()
         # Lines already received are handled, and what is buffered gets its chance to be written.
@@ -404,10 +410,16 @@ class App:
 
     async def _run_adapters(self) -> None:
         resolving = asyncio.create_task(self._resolve_bridged_aliases(), name="bridge aliases")
+        early, self.early = self.early, None
         try:
             async with asyncio.TaskGroup() as group:
-                for adapter in self.outbox.adapters.values():
-                    group.create_task(adapter.run(self.submit), name=f"adapter {adapter.network}")
+                if early is None:
+                    for adapter in self.outbox.adapters.values():
+                        group.create_task(adapter.run(self.submit), name=f"adapter {adapter.network}")
+                else:
+                    early.open(self.submit)  # the lines that came while the app was built, first
+                    for task in early.tasks:
+                        group.create_task(_awaited(task), name=task.get_name())
         finally:
             resolving.cancel()
             await asyncio.gather(resolving, return_exceptions=True)
@@ -440,6 +452,10 @@ class App:
             await asyncio.sleep(lease.renew_every)
             if not await lease.renew():
                 return
+
+
+async def _awaited(task: asyncio.Task[None]) -> None:
+    await task  # cancelled, it cancels the task it awaits
 
 
 async def build_app(

@@ -9,7 +9,7 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -136,9 +136,22 @@ def _run(settings: Settings, config: Path | None) -> int:
 
 
 async def _serve(settings: Settings, adapters: Sequence[Adapter], config: Path | None) -> None:
-    from meetbot.app import build_app
+    from meetbot.early import EarlyAdapters
+    from meetbot.storage.urls import is_sqlite
 
-    app = await build_app(settings, adapters)
+    # Alone on its database (SQLite; on PostgreSQL build_app gives it a lease to win first), the
+    # bot joins its networks while the rest is built: the server's registration and our imports
+    # and database take about a second each. The imports run in a thread so that the event
+    # loop meanwhile connects and registers.
+    early = EarlyAdapters(adapters) if is_sqlite(settings.database.url) else None
+    try:
+        build_app = await asyncio.to_thread(_app_builder)
+        app = await build_app(settings, adapters)
+    except BaseException:
+        if early is not None:
+            await early.cancel()
+        raise
+    app.early = early
     settle_garbage_collector()
     main_task = asyncio.current_task()
     assert main_task is not None
@@ -183,6 +196,12 @@ def settle_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, 20, 50)
+
+
+def _app_builder() -> Callable[..., Awaitable[App]]:
+    from meetbot.app import build_app
+
+    return build_app
 
 
 def _beside_bot(settings: Settings, app: App) -> AbstractAsyncContextManager[None]:
@@ -315,7 +334,7 @@ def _with_database(args: argparse.Namespace) -> int:
     from meetbot.config import load_settings
     from meetbot.logs import configure_logging
     from meetbot.registry import PluginLoadError
-    from meetbot.storage.database import SchemaOutOfDateError
+    from meetbot.storage.errors import SchemaOutOfDateError
 
     try:
         if args.command == "meeting":

@@ -56,3 +56,14 @@ class ResolvesRooms(Protocol):
     """An adapter whose rooms may be named by alias in the config but arrive by id."""
 
     async def resolve_room(self, room: str) -> str: ...
+
+
+@runtime_checkable
+class JoinsWhenTold(Protocol):
+    """An adapter that can connect and register now and join its rooms later. Started before
+    the core is built (meetbot.early), it is in no room until the core can answer there, and a
+    core that fails to start leaves no room a join and a quit to show for it."""
+
+    def hold_joins(self) -> None: ...
+
+    def release_joins(self) -> None: ...

@@ -13,6 +13,7 @@ from sqlalchemy.util import await_only
 
 from meetbot.storage import migrate
 from meetbot.storage.admin import AdminStore
+from meetbot.storage.errors import SchemaOutOfDateError
 from meetbot.storage.lease import LeaseStore
 from meetbot.storage.listing import ListingStore
 from meetbot.storage.meetings import MeetingStore
@@ -20,10 +21,7 @@ from meetbot.storage.reminders import ReminderStore
 from meetbot.storage.search import SearchStore
 from meetbot.storage.sqlite import apply_pragmas
 from meetbot.storage.teams import TeamStore
-
-
-def is_sqlite(url: str) -> bool:
-    return make_url(url).get_backend_name() == "sqlite"
+from meetbot.storage.urls import is_sqlite
 
 
 def is_memory_sqlite(url: str) -> bool:
@@ -67,10 +65,6 @@ def _ping(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxi
         await_only(connection.execute("SELECT 1"))
     except Exception as error:
         raise DisconnectionError(f"the database did not answer: {error}") from error
-
-
-class SchemaOutOfDateError(Exception):
-    pass
 
 
 class Database:

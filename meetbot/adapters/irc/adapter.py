@@ -223,6 +223,7 @@ class IrcAdapter:
             irc_fold(channel.name): (channel.name, channel.key) for channel in config.channels
         }
         self._joined: set[str] = set()
+        self._joins_held = False  # see hold_joins
         # Who may start meetings where, as configured; handed to the core with each line.
         self._start_rules = {irc_fold(channel.name): channel.start_rule for channel in config.channels}
         # Server time of the latest line heard per channel, kept across sessions: after a
@@ -294,6 +295,15 @@ class IrcAdapter:
             if irc_fold(member.nick) != me
         ]
 
+    def hold_joins(self) -> None:
+        """Connect and register, but join no channel until release_joins() (JoinsWhenTold)."""
+        self._joins_held = True
+
+    def release_joins(self) -> None:
+        self._joins_held = False
+        if self._motd_seen:
+            self._join_wanted()  # else at the end of registration, as usual
+
     # -- introspection, for operators and tests -----------------------------------------------
 
     @property
@@ -329,6 +339,7 @@ class IrcAdapter:
         self._welcomed = False
         self._sasl_started: float | None = None
         self._joined_once = False
+        self._motd_seen = False  # registration complete: the channels may be joined
         self._pinged = False
         self._last_rx = time.monotonic()
         self._userhost: tuple[str | None, str | None] = (None, None)
@@ -408,7 +419,9 @@ class IrcAdapter:
         while True:
             await asyncio.sleep(step)
             now = time.monotonic()
-            if not self._ready and self.connected_at and now - self.connected_at > timings.register_timeout:
+            # Registered (001), not joined: the joins may be held (hold_joins) for longer.
+            connected_at = self.connected_at
+            if not self._welcomed and connected_at and now - connected_at > timings.register_timeout:
                 log.warning("%s: not registered in time; reconnecting", self.network)
                 return self._drop(conn)
             if self._sasl_started is not None and now - self._sasl_started > SASL_TIMEOUT:
@@ -642,6 +655,11 @@ class IrcAdapter:
         self._features.load(event.arguments[:-1])
 
     def _on_endofmotd(self, conn: Any, event: Any) -> None:
+        self._motd_seen = True
+        if not self._joins_held:
+            self._join_wanted()
+
+    def _join_wanted(self) -> None:
         if self._joined_once:
             return
         self._joined_once = True
