@@ -140,9 +140,9 @@ async def _serve(settings: Settings, adapters: Sequence[Adapter], config: Path |
     from meetbot.storage.urls import is_sqlite
 
     # Alone on its database (SQLite; on PostgreSQL build_app gives it a lease to win first), the
-    # bot joins its networks while the rest is built: the server's registration and our imports
-    # and database take about a second each. The imports run in a thread so that the event
-    # loop meanwhile connects and registers.
+    # bot connects and registers while the rest is built, and joins once that is ready: the
+    # server's registration and our imports and database take about a second each. The imports
+    # run in a thread so that the event loop meanwhile connects and registers.
     early = EarlyAdapters(adapters) if is_sqlite(settings.database.url) else None
     try:
         build_app = await asyncio.to_thread(_app_builder)

@@ -5,8 +5,9 @@ completes registration (Libera, with its ident and DNS lookups, longer), a Matri
 sync take round trips. Building the core (its imports, the database, the plugins) is about as
 long again. A process that is alone on its database (SQLite: no lease to win first) starts its
 adapters at once and builds the core meanwhile. They join their rooms only once it is ready
-(where they can wait: JoinsWhenTold); lines that arrive before then (private messages, a
-Matrix room's events) wait here and are handed over in order when the core opens the gate."""
+(where they can wait: JoinsWhenTold); lines that arrive before then (a Matrix room's events:
+its membership outlives the process) wait here and are handed over in order when the core
+opens the gate."""
 
 from __future__ import annotations
 
