@@ -382,9 +382,10 @@ class MeetingStore:
             write_states(connection)
 
         new_rows = len(lines) + sum(len(plan.items) - plan.same for plan in plans if plan.items is not None)
-        # One meeting's row alone (an end, a title) is one statement, atomic by itself: on
-        # PostgreSQL a transaction around it was two round trips more (BEGIN, COMMIT).
-        atomic = bool(plans) and not (not lines and len(plans) == 1 and plans[0].items is None)
+        # A transaction only around more than one statement: lines alone are one INSERT, and one
+        # meeting's row alone (an end, a title) one UPDATE; on PostgreSQL a transaction around it
+        # was two round trips more (BEGIN, COMMIT).
+        atomic = bool(plans) and (bool(lines) or len(plans) > 1 or plans[0].items is not None)
         try:
             await self.writer.run(lines_then_states, atomic=atomic, small=new_rows <= SMALL_WRITE_ROWS)
             stored = len(lines)

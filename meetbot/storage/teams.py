@@ -325,6 +325,7 @@ class TeamStore:
         self._engine = engine
         self._writer = writer
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._postgresql = engine.dialect.name == "postgresql"  # which statements' forms to use
 
     # -- agenda ---------------------------------------------------------------------------
 
@@ -494,7 +495,7 @@ class TeamStore:
         ids = [row.id for row in rows]
         if not ids:
             return []
-        postgresql = self._engine.dialect.name == "postgresql"
+        postgresql = self._postgresql
         if owners is None:
             owners = {}
             # Columns, not ORM objects: these run for every set of minutes published.
@@ -627,7 +628,7 @@ class TeamStore:
         if actions:
             # Two processes recording the same end at once: each action row goes in once (ON
             # CONFLICT), and only the process whose row went in adds its owners and history.
-            if self._engine.dialect.name == "postgresql":
+            if self._postgresql:
                 await self._writer().run(_record_all_postgresql(team, meeting_id, actions, actor))
             else:
                 await self._writer().run(_record_all(team, meeting_id, actions, actor), atomic=True)
